@@ -8,6 +8,7 @@ and ``listFiles`` names them with the ``--files`` and the files added.
 data file too), a zip archive going on ``sys.path`` itself."""
 
 import os
+import re
 import zipfile
 
 import pytest
@@ -88,10 +89,19 @@ def test_shipped_python_files_import_in_the_driver_and_tasks(shipped, master):
 
 @pytest.mark.parametrize("deploy_mode", ["client", "cluster"])
 def test_shipped_python_files_import_on_a_cluster(tmp_path, shipped, deploy_mode):
+    """A cluster-mode driver's executors run the package its submitter uploaded, as the
+    master holds it: the master stores one package, and the worker runs that one (the
+    driver built and uploaded a second for them)."""
     with master_and_worker(tmp_path / "home") as cluster:
         result = vega("submit", "--master", cluster["url"], "--deploy-mode", deploy_mode,
                       *shipped, env=cluster["env"])
+        stored = sorted(os.listdir(tmp_path / "home" / "master" / "packages"))
+        run = sorted(os.listdir(tmp_path / "home" / "worker" / "packages"))
     assert (result.returncode, result.stdout) == (0, EXPECTED), result.stderr
+    uploaded = re.search(r"job package .* \(sha256 ([0-9a-f]{12})\)", result.stderr).group(1)
+    sha256 = run[0]
+    assert (len(run), sha256[:12]) == (1, uploaded), (run, result.stderr)
+    assert [s for s in stored if s.endswith(".zip")] == [f"{sha256}.zip"], stored
 
 
 def test_add_py_file_refuses_a_directory_saying_how_to_ship_it(tmp_path):

@@ -132,7 +132,8 @@ def test_a_forgotten_cluster_mode_driver_takes_its_package_with_it(tmp_path):
     it ran from) in the master's work dir, so a master taking new jobs for months filled
     its disk with every version of every job.  Of three drivers of different jobs, with
     one driver and one application retained, the package left is the last application's
-    (the driver's own submit uploads the job again): each driver's went when it ended."""
+    (its executors ran its driver's package): the copy each driver ran from went when it
+    ended, and the zip with its application."""
     settings = "vega.master.retained_drivers: 1\nvega.master.retained_applications: 1\n"
     with master_and_worker(tmp_path / "cluster", settings) as cluster:
         for n in range(3):

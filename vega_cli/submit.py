@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import click
 from rich.markup import escape
 
-from vega_runtime.config import SUBMIT_CONF_ENV, Config
+from vega_runtime.config import DRIVER_PACKAGE_ENV, SUBMIT_CONF_ENV, Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, PackageTooLarge, VegaError)
 from vega_runtime.logs import setup_driver_logging, user_stack, user_traceback
@@ -156,9 +156,11 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
             extra_paths = stage_py_files(py_files, staging)
             files_dir = stage_files(files, staging, py_files)
             if _is_cluster(cli_conf, config_file):
-                # (a cluster-mode driver's submitter said how big its package is)
-                cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,
-                                                                    staging, not by_master)
+                # a cluster-mode driver's executors run the package its submitter uploaded
+                # (and said how big it is), as the master holds it: not built again
+                held = os.environ.get(DRIVER_PACKAGE_ENV, "") if by_master else ""
+                cli_conf["vega.submit.package"] = held or build_job_package(
+                    job, py_files, files, staging, not by_master)
             properties = submitted_properties(
                 Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
                 cli_conf["vega.app.name"], "client",

@@ -35,6 +35,12 @@ DRIVER_CONF_ENV = "VEGA_DRIVER_CONF"
 #: master when it registers its application, so that the master knows the application of
 #: a driver (``vega kill DRIVER_ID`` kills both; ``vega status DRIVER_ID`` shows it).
 DRIVER_ID_ENV = "VEGA_DRIVER_ID"
+#: Set by the master for a cluster-mode driver whose executors run the package its submitter
+#: uploaded (one without --archives, which a driver adds itself): that package's path in the
+#: master's work dir, ``packages/<sha256>.zip``.  The driver's Context names it to the
+#: master as it is, as spark-submit's cluster mode ships the application once (it was
+#: zipped and uploaded again: 8.2 s against 5.4 s in client mode for a 300 MB --files).
+DRIVER_PACKAGE_ENV = "VEGA_DRIVER_PACKAGE"
 
 
 def cluster_mode_driver_id() -> str:
@@ -44,6 +50,18 @@ def cluster_mode_driver_id() -> str:
 
     driver_id = os.environ.get(DRIVER_ID_ENV, "")
     return driver_id if ids.DRIVER.matches(driver_id) else ""
+
+
+def cluster_mode_package(path: str) -> str:
+    """The SHA-256 of the job package at ``path`` when it is the one the master that started
+    this cluster-mode driver holds (``DRIVER_PACKAGE_ENV``; the master names it by its
+    content), "" otherwise: the package is not built, hashed nor uploaded again."""
+    from . import ids
+
+    held = os.environ.get(DRIVER_PACKAGE_ENV, "")
+    name = os.path.basename(held)
+    sha256 = name[:-len(".zip")] if name.endswith(".zip") else ""
+    return sha256 if held and path == held and ids.PACKAGE.matches(sha256) else ""
 
 
 class Config(Mapping[str, Any]):

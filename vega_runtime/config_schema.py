@@ -411,7 +411,8 @@ SETTINGS: tuple[Setting, ...] = (
             "it, as spark-submit's."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
-            "modules and files. Set by vega submit."),
+            "modules and files. Set by vega submit (for a cluster-mode driver, to the package "
+            "its submitter uploaded, as the master holds it: it is not built again)."),
     Setting("vega.package.max_size", 0, parse_size_at_least_0, "bytes",
             "The largest job package (the job, --py-files, --files and, in cluster deploy "
             "mode, --archives, before compression): vega submit refuses a larger one before "

@@ -61,6 +61,7 @@ def create_backend(ctx) -> Tuple[Any, Any]:
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     """A backend on a running cluster, or on a local-cluster started for this Context."""
+    from .config import cluster_mode_package
     from .config_limits import rpc_limits
     from .errors import DriverSecretMissing
     from .net.connection import create_secret_file, default_secret_file, load_secret
@@ -121,7 +122,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                    "executor_cores": conf["vega.executor.cores"],
                    "executor_memory": conf["vega.executor.memory"],
                    "labels": list(conf["vega.executor.labels"]),
-                   "package": conf["vega.submit.package"]}
+                   "package": conf["vega.submit.package"],
+                   "package_sha": cluster_mode_package(conf["vega.submit.package"])}
         heartbeat = HeartbeatSettings.from_conf(conf)
         limits = rpc_limits(conf)  # no send to a hung executor blocks past its timeout
         limits["send_timeout"] = min(limits["send_timeout"], heartbeat.timeout)

@@ -20,6 +20,8 @@ OTHER_VARIABLES: Dict[str, str] = {
     "VEGA_SUBMIT_CONF": "vega submit's --conf settings, passed to the job's Context",
     "VEGA_DRIVER_CONF": "a cluster-mode driver's settings, passed by the master",
     "VEGA_DRIVER_ID": "a cluster-mode driver's id, passed by the master",
+    "VEGA_DRIVER_PACKAGE": "the job package a cluster-mode driver's executors run (its "
+                           "submitter's, as the master holds it), passed by the master",
     "VEGA_DRIVER_OUTPUT": "where a cluster-mode driver keeps its output in order, passed by "
                           "the master",
     "VEGA_DIE_WITH_PID": "a cluster-mode driver dies with this process (the master)",

@@ -31,7 +31,7 @@ import time
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
-from ..config import DRIVER_CONF_ENV, DRIVER_ID_ENV, SUBMIT_CONF_ENV
+from ..config import DRIVER_CONF_ENV, DRIVER_ID_ENV, DRIVER_PACKAGE_ENV, SUBMIT_CONF_ENV
 from ..errors import BadPackage, InvalidIdentifier
 from ..net.framing import ProtocolError
 from ..net.messages import SubmitDriver, from_wire
@@ -227,9 +227,12 @@ class DriverRunner:
     def _package_dir(self, sha256: str) -> str:
         directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
         if not os.path.isdir(directory):
-            packaging.extract(os.path.join(self.work_dir, "packages", f"{sha256}.zip"),
-                              directory)
+            packaging.extract(self._package_zip(sha256), directory)
         return directory
+
+    def _package_zip(self, sha256: str) -> str:
+        """The package as the master stores it (``PackageStore.path``)."""
+        return os.path.join(self.work_dir, "packages", f"{ids.PACKAGE.check(sha256)}.zip")
 
     def _command(self, info: DriverInfo, package_dir: str) -> List[str]:
         request = info.request
@@ -247,6 +250,16 @@ class DriverRunner:
                 f"{os.path.join(archives, name, os.listdir(os.path.join(archives, name))[0])}#{name}"
                 for name in sorted(os.listdir(archives)))]
         return command + [os.path.join(package_dir, request.job_file), *request.args]
+
+    def _executors_package(self, info: DriverInfo, package_dir: str) -> Dict[str, str]:
+        """``DRIVER_PACKAGE_ENV`` for the driver: the package its submitter uploaded, which
+        its executors run as it is (what they see is the same: the job, py/, files/); not
+        for one with --archives: the driver adds them itself (``add_archive``), and its
+        executors' workers would fetch them twice, in the package and from the driver."""
+        archives = os.path.join(package_dir, "archives")
+        if os.path.isdir(archives) and os.listdir(archives):
+            return {}
+        return {DRIVER_PACKAGE_ENV: self._package_zip(info.request.package_sha)}
 
     @staticmethod
     def _settings(info: DriverInfo) -> str:
@@ -318,6 +331,8 @@ class DriverRunner:
                    DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info),
                    DRIVER_ID_ENV: info.driver_id, DRIVER_OUTPUT_ENV: scratch}
             env.pop(SUBMIT_CONF_ENV, None)
+            env.pop(DRIVER_PACKAGE_ENV, None)
+            env.update(self._executors_package(info, package_dir))
             try:
                 output, errors = self.output_path(info.driver_id), self.stderr_path(info.driver_id)
                 self._say(info.driver_id, "")  # its order there first (and whole)

@@ -331,9 +331,13 @@ class Master(StatusQueries):
     def _driver_ended(self, info) -> None:
         """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
         an application or a driver still running uses it; it stayed for ever, an
-        --archives environment of gigabytes twice over for each job submitted."""
-        self._remove_unused_package(info.request.package_sha,
-                                    self.clock() - (time.monotonic() - info.since))
+        --archives environment of gigabytes twice over for each job submitted.  The copy
+        goes unless a driver still running uses it: its application, kept, may keep the
+        zip, which its executors ran (``DRIVER_PACKAGE_ENV``)."""
+        sha = info.request.package_sha
+        self._remove_unused_package(sha, self.clock() - (time.monotonic() - info.since))
+        if sha:
+            self.packages.remove_copy(sha, lambda: self.drivers.uses_package(sha))
 
     def _forget_driver(self, driver_id: str, package_sha: str) -> None:
         """A cluster-mode driver beyond vega.master.retained_drivers: its output goes, and

@@ -163,7 +163,8 @@ class ClusterBackend(PoolRemovals):
         self.master_client = MasterClient(master_host, master_port, secret,
                                           master_reconnect_timeout)
         try:
-            package_sha = self.master_client.upload_package(request["package"]) \
+            package_sha = self.master_client.upload_package(
+                request["package"], request.get("package_sha", "")) \
                 if request.get("package") else ""
             self.app_id = self.master_client.register(RegisterApplication(
                 request["name"], advertise_host, self.server.port, request["cores_max"],
