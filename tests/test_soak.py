@@ -322,12 +322,23 @@ def test_a_master_and_worker_serving_applications_of_every_kind_hold_no_more(tmp
         def entries(directory):
             return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
 
+        def settled() -> bool:
+            """The master has ended every application and driver and forgotten those past
+            the 2 of each it keeps: the killed driver's application ends once a probe finds
+            its driver gone, the oldest kept one is forgotten at the master's next tick (a
+            second later, more under load), and the executors may end before either."""
+            status = api_get(site, "/api/v1/status", token)[1]
+            return [a["state"] for a in status["applications"]] + \
+                [d["state"] for d in status["drivers"]] == ["finished"] * 4
+
         def held():
             """Each daemon's figures once what the last round started is over: its
-            executors reaped, the worker's application dirs cleaned."""
+            executors reaped, the worker's application dirs cleaned, the master settled (it
+            held the application before the oldest kept and its package a moment longer)."""
             wait_for(lambda: not processes_matching("executor_main", str(home)) and
-                     not [n for n in entries(home / "worker") if n.startswith("app-")], 60,
-                     "the executors to end and the worker's application dirs to go")
+                     not [n for n in entries(home / "worker") if n.startswith("app-")] and
+                     settled(), 60, "the executors to end, the worker's application dirs to "
+                     "go and the master to keep only the latest 2 applications and drivers")
             return {"master": daemon_figures(cluster["master_pid"]),
                     "worker": daemon_figures(cluster["worker_pid"]),
                     "fork server": [daemon_figures(pid)["children"]
