@@ -232,3 +232,32 @@ def test_a_restarted_master_deletes_the_packages_nothing_it_recovered_uses(tmp_p
     master.stop()
     assert sorted(os.listdir(packages)) == ["a" * 64, f"{'a' * 64}.zip", "b" * 64,
                                             f"{'b' * 64}.zip", f"{'d' * 64}.zip"]
+
+
+def test_a_driver_that_died_with_the_master_leaves_the_zip_its_kept_application_ran_not_its_copy(
+        tmp_path):
+    """A cluster-mode driver's executors run the package its submitter uploaded, so its
+    application, kept once ended, keeps the zip; the copy the master unpacked for the driver
+    goes when the driver ends, as when it ends on its own (a driver that died with the
+    master, not supervised: its copy stayed as long as its application was kept)."""
+    import os
+
+    sha = "f" * 64
+    RecoveryStore(str(tmp_path)).save(
+        {"app-1": {"name": "job", "state": "running", "submitted": 100.0, "ended": None,
+                   "next_executor": 1, "package_sha": sha, "driver_id": "driver-1"}}, {},
+        [{"id": "driver-1", "name": "job", "state": "running", "restarts": 0,
+          "exit_code": None, "pid": 999999, "supervise": False, "started": 100.0,
+          "duration_seconds": 1.0,
+          "request": {**DRIVER_REQUEST, "package_sha": sha, "supervise": False}}])
+    packages = tmp_path / "packages"
+    (packages / sha).mkdir(parents=True)
+    (packages / f"{sha}.zip").write_bytes(b"zip")
+    master = Master(master_conf(tmp_path), None).start()
+    try:
+        status = master.status()
+    finally:
+        master.stop()
+    assert [(a["id"], a["state"]) for a in status["applications"]] == [("app-1", "finished")]
+    assert [(d["id"], d["state"]) for d in status["drivers"]] == [("driver-1", "failed")]
+    assert os.listdir(packages) == [f"{sha}.zip"]

@@ -188,8 +188,8 @@ class Master(StatusQueries):
             self.state.recovered_drivers = kept
             changed |= self._end_apps_of_dead_drivers(
                 {str(r.get("id")) for r in saved if r.get("state") in ACTIVE_STATES})
-        for sha in ended:  # as when a driver ends (remove checks the id)
-            self._remove_unused_package(sha)
+        for sha in ended:  # as when a driver ends (remove and remove_copy check the id)
+            self._release_driver_package(sha)
         if changed:
             self.save_state()
 
@@ -329,15 +329,18 @@ class Master(StatusQueries):
         self._remove_unused_package(action.package_sha, action.ended)
 
     def _driver_ended(self, info) -> None:
-        """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
-        an application or a driver still running uses it; it stayed for ever, an
-        --archives environment of gigabytes twice over for each job submitted.  The copy
-        goes unless a driver still running uses it: its application, kept, may keep the
-        zip, which its executors ran (``DRIVER_PACKAGE_ENV``)."""
-        sha = info.request.package_sha
-        self._remove_unused_package(sha, self.clock() - (time.monotonic() - info.since))
-        if sha:
-            self.packages.remove_copy(sha, lambda: self.drivers.uses_package(sha))
+        self._release_driver_package(info.request.package_sha,
+                                     self.clock() - (time.monotonic() - info.since))
+
+    def _release_driver_package(self, sha: str, since: Optional[float] = None) -> None:
+        """A cluster-mode driver ended (or died with the previous master): its package (and
+        the copy it ran from) goes, unless an application or a driver still running uses
+        it; it stayed for ever, an --archives environment of gigabytes twice over for each
+        job submitted.  The copy goes unless a driver still running uses it: its
+        application, kept, may keep the zip, which its executors ran
+        (``DRIVER_PACKAGE_ENV``)."""
+        self._remove_unused_package(sha, since)
+        self.packages.remove_copy(sha, lambda: self.drivers.uses_package(sha))
 
     def _forget_driver(self, driver_id: str, package_sha: str) -> None:
         """A cluster-mode driver beyond vega.master.retained_drivers: its output goes, and

@@ -181,10 +181,11 @@ class PackageStore:
     def remove_copy(self, sha256: str, in_use: Callable[[], bool]) -> None:
         """Delete the package's extracted copy, which cluster-mode drivers run from, and keep
         the zip (its application's executors may run it), unless ``in_use()``."""
+        if not ids.PACKAGE.matches(sha256):  # "" (no package), or a bad recovery record
+            return
         with self.lock:
             if not in_use():
-                shutil.rmtree(os.path.join(self.directory, ids.PACKAGE.check(sha256)),
-                              ignore_errors=True)
+                shutil.rmtree(os.path.join(self.directory, sha256), ignore_errors=True)
 
     def remove_unused(self, used: Set[str], unchanged_since: float) -> List[str]:
         """At the master's start: delete the packages not in ``used`` and unchanged since
