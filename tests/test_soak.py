@@ -28,7 +28,8 @@ import tracemalloc
 import pytest
 from http_helpers import api_get, api_get_bytes
 from proc_helpers import (REPO, clean_env, cmdline, master_and_worker, proc_state,
-                          processes_matching, unstarted_master, vega, wait_for, write_job)
+                          processes_matching, spawn_vega, unstarted_master, vega, wait_for,
+                          write_job)
 
 from vega_runtime import Context
 from vega_runtime.deploy.app_events import RETAINED_JOBS
@@ -133,18 +134,46 @@ def test_a_forgotten_cluster_mode_driver_takes_its_package_with_it(tmp_path):
     its disk with every version of every job.  Of three drivers of different jobs, with
     one driver and one application retained, the package left is the last application's
     (its executors ran its driver's package): the copy each driver ran from went when it
-    ended, and the zip with its application."""
+    ended, and the zip with its application.  The second driver outlives its application,
+    which the third's pushes out: its package goes when it ends (its Context's look for the
+    package it ran from counted as a later submitter's, and kept it)."""
     settings = "vega.master.retained_drivers: 1\nvega.master.retained_applications: 1\n"
+    marker = tmp_path / "end"
     with master_and_worker(tmp_path / "cluster", settings) as cluster:
-        for n in range(3):
-            job = write_job(tmp_path, f"job{n}.py", f"""
+        env = {**cluster["env"], "VEGA_EVENTLOG_DIR": str(tmp_path / "events")}
+        jobs = [write_job(tmp_path, f"job{n}.py", f"""
+                import os, sys, time
                 from vega_runtime import Context
                 with Context(app_name="job{n}") as ctx:
                     print("RESULT", ctx.parallelize(range({n + 10}), 2).sum())
-            """)
-            done = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster", job,
-                        env={**cluster["env"], "VEGA_EVENTLOG_DIR": str(tmp_path / "events")})
+                while sys.argv[1:] and not os.path.exists(sys.argv[1]):
+                    time.sleep(0.1)  # (the test says when: once its application is forgotten)
+            """) for n in range(3)]
+
+        def submit(n, *args):
+            done = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster",
+                        jobs[n], *args, env=env)
             assert done.returncode == 0, done.stderr
+
+        def applications():
+            status = vega("status", "--master", cluster["url"], "--json", env=env)
+            return [(a["name"], a["state"]) for a in json.loads(status.stdout)["applications"]]
+
+        submit(0)
+        outliving = spawn_vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster",
+                               jobs[1], str(marker), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: applications() == [("job1", "finished")], 60,
+                     "the second driver's application to end")
+            submit(2)
+            wait_for(lambda: applications() == [("job2", "finished")], 30,
+                     "the second driver's application to be forgotten")
+            marker.touch()
+            assert outliving.wait(timeout=60) == 0
+        finally:
+            if outliving.poll() is None:
+                outliving.kill()
         packages = tmp_path / "cluster" / "master" / "packages"
 
         def kept():

@@ -55,7 +55,8 @@ def cluster_mode_driver_id() -> str:
 def cluster_mode_package(path: str) -> str:
     """The SHA-256 of the job package at ``path`` when it is the one the master that started
     this cluster-mode driver holds (``DRIVER_PACKAGE_ENV``; the master names it by its
-    content), "" otherwise: the package is not built, hashed nor uploaded again."""
+    content), "" otherwise: the package is not built, hashed, uploaded nor asked for again
+    (the master keeps it while the driver runs)."""
     from . import ids
 
     held = os.environ.get(DRIVER_PACKAGE_ENV, "")

@@ -163,9 +163,12 @@ class ClusterBackend(PoolRemovals):
         self.master_client = MasterClient(master_host, master_port, secret,
                                           master_reconnect_timeout)
         try:
-            package_sha = self.master_client.upload_package(
-                request["package"], request.get("package_sha", "")) \
-                if request.get("package") else ""
+            # a cluster-mode driver's package (``config.cluster_mode_package``) is not even
+            # asked for: the master keeps it while the driver runs, and an ask counted as a
+            # later submitter's, keeping it past the driver's end
+            package_sha = request.get("package_sha") or (
+                self.master_client.upload_package(request["package"])
+                if request.get("package") else "")
             self.app_id = self.master_client.register(RegisterApplication(
                 request["name"], advertise_host, self.server.port, request["cores_max"],
                 request["executor_cores"], request["executor_memory"], python_version(),

@@ -53,14 +53,11 @@ class MasterClient:
         self._closed_by_master = threading.Event()
         self._follower: Optional[threading.Thread] = None
 
-    def upload_package(self, path: str, sha256: str = "") -> str:
-        """Store the application's package on the master unless it has it; its SHA-256
-        (``sha256`` when known: the package a master holds, ``config.cluster_mode_package``;
-        one the master lacks is uploaded, and the master refuses bytes that do not hash to
-        it)."""
+    def upload_package(self, path: str) -> str:
+        """Store the application's package on the master; its SHA-256."""
         from ..packaging import Package, sha256_of, upload
 
-        package = Package(path, sha256 or sha256_of(path), os.path.getsize(path))
+        package = Package(path, sha256_of(path), os.path.getsize(path))
         conn = self._connect()
         try:
             upload(conn, package)
