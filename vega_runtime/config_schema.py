@@ -328,6 +328,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Memory reserved on a worker for each executor (vega submit --executor-memory), "
             "and the most it may use: past it, it stops with its task (see "
             "vega.worker.executor_memory_limit)."),
+    Setting("vega.executor.python", "", parse_str, "path",
+            "The Python the application's executors run (Spark's spark.pyspark.python; else "
+            "spark.executorEnv.PYSPARK_PYTHON, else PYSPARK_PYTHON in the driver's "
+            "environment): a path relative to where archives unpack "
+            "(./environment/bin/python with --archives env.tar.gz#environment), an absolute "
+            "path on every worker, or a name on PATH. Empty: the workers' own. Checked as the "
+            "Context starts: the same Python minor version as the driver, and Vega importable "
+            "in it. No effect on master local, whose tasks run in the driver."),
     Setting("vega.executor.labels", "", parse_names, "labels",
             "Run the application's executors only on workers carrying every one of these "
             "labels (comma-separated or a list; vega worker --labels). Until such a worker "

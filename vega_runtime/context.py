@@ -161,6 +161,9 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._metrics_server = context_backend.start_driver_metrics(self)
         #: what executors and tasks have and take, the driver's resources discovered
         self.resource_plan = resources.plan(self.conf, self.master_spec.kind, self.master_spec.cores)
+        self._plan_executor_python()  # (its archive staged for executors before they start)
+        if self._executor_python_env:  # not forks of anything of the driver's: their own seed
+            self.hashes_as_executors = hashes_as(executor_hash_seed())
         #: the relay of this application's events to a cluster master (cluster backends)
         self.backend, self._event_relay = context_backend.create_backend(self)
         for writer in self._event_writers():  # each job's group, description and tags

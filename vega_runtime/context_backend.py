@@ -55,7 +55,8 @@ def create_backend(ctx) -> Tuple[Any, Any]:
         return InlineBackend(ctx.app_dir, output, budget, plan.local_executors[0]), None
     return ProcessPoolBackend(len(plan.local_executors), ctx.app_dir, output, budget,
                               ctx.conf["vega.locality.wait"],
-                              HeartbeatSettings.from_conf(ctx.conf), plan.executor_env,
+                              HeartbeatSettings.from_conf(ctx.conf),
+                              {**plan.executor_env, **ctx._executor_python_env},
                               plan.local_executors, ctx.context_id), None
 
 
@@ -116,7 +117,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         request = {"name": ctx.app_name, "proposed_id": ctx.context_id,
                    "cores_per_executor": plan.executor_cores,
                    "executor_resources": {k: int(v) for k, v in plan.executor_resources.items()},
-                   "executor_env": plan.executor_env,
+                   "executor_env": {**plan.executor_env, **ctx._executor_python_env},
                    "executors_per_address": plan.address_sharing,
                    "cores_max": conf["vega.cores.max"],
                    "executor_cores": conf["vega.executor.cores"],

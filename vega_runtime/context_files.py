@@ -7,9 +7,10 @@ the driver keeps its own copy in its SparkFiles root.
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
-from typing import List
+from typing import Dict, List
 
 from . import files
 from .errors import InputError
@@ -17,11 +18,15 @@ from .io.files import file_uri, input_errors, is_url, local_path, open_input
 from .io.globs import path_text
 from .io.hdfs import is_hdfs, split_url
 
+log = logging.getLogger(__name__)
+
 
 class FileShipping:
     """Needs ``self.app_dir``, ``self._runner`` and ``self.broadcast``."""
 
     _added_broadcasts: tuple = ()
+    #: the archives unpacked before the Context started (the executors' Python's)
+    _unpacked_early: frozenset = frozenset()
 
     def add_file(self, path: str, recursive: bool = False) -> None:
         """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
@@ -137,11 +142,15 @@ class FileShipping:
         else:
             data = files.read_for_shipping(source, kind)
         shipped = self.broadcast(data)
+        unpacked = kind == "archive" and name in self._unpacked_early
         # held for the application's life: a broadcast nothing holds is deleted (its file
         # and executors' copies) as the next job starts, and executors fetch added files late
         self._added_broadcasts = (*self._added_broadcasts, shipped)
         added = files.AddedFile(name, kind, source, shipped.id, shipped._path)
-        files.materialize(added, data, self._files_root())
+        if unpacked:  # the executors' Python's archive: unpacked as the Context started
+            self._unpacked_early = self._unpacked_early - {name}
+        else:
+            files.materialize(added, data, self._files_root())
         self._runner.added_files = files.AddedFiles(self._runner.added_files.files + (added,))
 
     def _files_root(self) -> str:
@@ -162,6 +171,68 @@ class FileShipping:
         for archive in self.conf["vega.archives"].split(","):
             if archive.strip():
                 self.add_archive(archive.strip())
+
+    def _plan_executor_python(self) -> None:
+        """Before the backend starts: the environment that makes the executors run the
+        Python the application names (``executor_python``), its archive staged for them and
+        unpacked in the driver's SparkFiles root, where it is checked as they would find it
+        (``_executor_python_env``, {} for the workers' own Python); ``ExecutorPythonError``
+        for one that would not run them."""
+        from . import executor_python
+
+        self._executor_python_env: Dict[str, str] = {}
+        given = executor_python.configured(self.conf, os.environ)
+        kind = self.master_spec.kind
+        if not given:
+            return
+        if kind == "inline":
+            if not executor_python.is_running_interpreter(executor_python.resolve(given, ".")):
+                log.warning("the executors' Python %s has no use on master 'local', whose "
+                            "tasks run in the driver's Python: use local[N] to run them in it",
+                            given)
+            return
+        name = executor_python.in_archive(given)
+        archives = []
+        if name is not None:
+            staged = executor_python.stage_archive(self._archive_named(given, name),
+                                                   os.path.join(self.app_dir, "broadcast"), name)
+            archives = [[name, staged]]
+            with open(staged, "rb") as fh:  # here once: ``_add`` finds it unpacked
+                files.materialize(files.AddedFile(name, "archive", staged, -1, staged),
+                                  fh.read(), files.prepare_root(self._files_root()))
+            self._unpacked_early = {name}
+        on_this_host = kind in ("local", "local-cluster")
+        pythonpath = self.resource_plan.executor_env.get("PYTHONPATH") or \
+            (os.pathsep.join(executor_python.user_paths()) if on_this_host else None)
+        checked = name is not None or on_this_host
+        if checked:  # as the executors will find it: in the archive, or on this host
+            path = executor_python.resolve(given, self._files_root())
+            if executor_python.is_running_interpreter(path):
+                return
+            executor_python.check(given, path, executor_python.executor_environment(
+                {**os.environ, **self.resource_plan.executor_env}, pythonpath))
+            log.info("executors run the Python %s (%s)", given, path)
+        self._executor_python_env = {executor_python.EXECUTOR_PYTHON_ENV: executor_python.spec(
+            given, archives, pythonpath, checked)}
+
+    def _archive_named(self, given: str, name: str) -> str:
+        """The local file of ``vega.archives`` that unpacks as ``name``, which the executors'
+        Python ``given`` is in; ``ExecutorPythonError`` if there is none."""
+        from . import executor_python
+
+        for item in self.conf["vega.archives"].split(","):
+            path, _, unpack_as = item.strip().partition("#")
+            if path and (unpack_as or os.path.basename(path)) == name:
+                if is_url(path):
+                    raise executor_python.ExecutorPythonError(
+                        given, "", f"is in {path}, which executors cannot have before they "
+                        "start", "ship the archive from a local file (vega submit --archives "
+                        f"ENV.tar.gz#{name})")
+                return os.path.abspath(local_path(path))
+        raise executor_python.ExecutorPythonError(
+            given, "", f"is in an archive unpacked as {name!r}, which the application does "
+            "not ship", f"ship it with --archives ENV.tar.gz#{name} (spark.archives; "
+            "add_archive once the Context runs is too late for the executors' Python)")
 
     def _stop_files_root(self) -> None:
         files.driver_root_stopped(self._files_root())

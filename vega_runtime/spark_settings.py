@@ -73,6 +73,7 @@ SPARK_TO_VEGA = {
     "spark.history.fs.cleaner.maxNum": ("vega.history.fs.cleaner.max_num", _same),
     "spark.log.level": ("vega.log.level", _same),
     "spark.archives": ("vega.archives", _same),
+    "spark.pyspark.python": ("vega.executor.python", _same),
     "spark.submit.pyFiles": ("vega.py_files", _same),
     "spark.files": ("vega.files", _same),
     "spark.driver.host": ("vega.driver.host", _same),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -21,6 +22,7 @@ import sys
 import threading
 from typing import Dict, Iterator, Tuple
 
+from .. import executor_python
 from ..config_limits import executor_storage_memory
 from ..errors import FetchFailed, VegaError
 from ..files import FILES_DIR_ENV, PY_FILES_DIR_ENV
@@ -29,7 +31,8 @@ from ..packaging import python_paths, source_copies
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection, load_secret
 from ..net.endpoints import host_port, split_host_port
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
-from ..net.messages import BlockData, FetchBlock, RegisterExecutor, TaskOutput
+from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast,
+                            RegisterExecutor, TaskOutput)
 from ..net.server import Server
 from ..processes import die_with_parent, end_descendants, own_descendants
 from ..private_files import use_private_umask
@@ -183,6 +186,7 @@ class _RemoteBlock(io.RawIOBase):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="vega-executor")
     for flag in ("--driver", "--app-id", "--executor-id", "--worker-id", "--host", "--app-dir"):
         parser.add_argument(flag, required=True)
@@ -196,6 +200,14 @@ def main(argv=None) -> int:
     parser.add_argument("--package-dir", default="")
     args = parser.parse_args(argv)
     use_private_umask()  # shuffle files, spills, cached blocks: 0600 (the worker's umask too)
+    shipped = executor_python.pending(os.environ)
+    if shipped is not None:  # the application's executors run the Python it ships
+        code = executor_python.become(
+            shipped, ExecutorDirs.under(args.app_dir, args.executor_id).files,
+            "vega_runtime.deploy.executor_main", argv,
+            functools.partial(fetch_from_driver, args.driver, args.secret_file))
+        if code != executor_python.RUN_AS_IS:
+            return code
     if args.package_dir:
         sys.path[:0] = python_paths(args.package_dir)
         name_sources(source_copies(args.package_dir))
@@ -212,6 +224,21 @@ def main(argv=None) -> int:
         return run(args)
     finally:  # forked executors leave with os._exit, which skips atexit
         end_descendants()
+
+
+def fetch_from_driver(driver: str, secret_file: str, path: str) -> bytes:
+    """The file at ``path`` in the driver's broadcast directory, asked of the driver before
+    this executor registers (the archive its interpreter is in)."""
+    conn = Connection.connect(*split_host_port(driver), load_secret(secret_file) or b"")
+    try:
+        conn.send(FetchBroadcast(-1, path))
+        reply = conn.recv()
+    finally:
+        conn.close()
+    if not isinstance(reply, BroadcastData) or reply.error:
+        raise VegaError(f"the driver {driver} did not send {os.path.basename(path)}: "
+                        f"{getattr(reply, 'error', type(reply).__name__)}")
+    return reply.data
 
 
 def hold_to_memory(limit: int) -> None:

@@ -319,6 +319,9 @@ class ClusterBackend(PoolRemovals):
     # -- executors -------------------------------------------------------------------------
     def _serve_executor(self, conn: Connection) -> None:
         hello = conn.recv()
+        while isinstance(hello, FetchBroadcast):  # an executor about to become the Python
+            conn.send(broadcast_reply(hello, self.broadcast_dir))  # the archive holds
+            hello = conn.recv()
         self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")

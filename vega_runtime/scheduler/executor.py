@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from .. import files
+from .. import executor_python, files
 from ..config_limits import FRAME_LIMIT
 from ..errors import (TASK_RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge,
                       VegaError)
@@ -160,6 +160,10 @@ class Executor:
         self.fetch_cached_block: Optional[Callable[[tuple, List[str], Dict[str, str], float],
                                                    Optional[list]]] = None
         self._installed_files: set = set()
+        #: archives unpacked into its root before it started: the one its Python is in
+        #: (``executor_python``), not unpacked again over the running interpreter
+        self._unpacked_archives = set() if in_driver else \
+            set(executor_python.unpacked_archives(os.environ))
         #: SparkFiles' directory in this executor's tasks, files shipped or not
         self.files_root = files.prepare_root(dirs.files)
         if not in_driver:  # a process of its own: threads its tasks start find the root too
@@ -227,6 +231,9 @@ class Executor:
     def install_files(self, added) -> None:
         """Write files the driver added since the last stage into this process's root."""
         for item in added:
+            if item.kind == "archive" and item.name in self._unpacked_archives:
+                self._unpacked_archives.discard(item.name)  # (one added again later is new)
+                self._installed_files.add(item)
             if item not in self._installed_files:
                 files.materialize(item, self.load_broadcast(item.broadcast_id, item.path),
                                   self.files_root)

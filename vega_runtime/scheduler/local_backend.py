@@ -5,6 +5,7 @@ pairs with the same frames and messages as the cluster)."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import queue
@@ -17,6 +18,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
+from .. import executor_python
 from ..executor_loss import LossCause
 from ..processes import (HeldSignals, command_title, describe_exit, die_with_parent,
                          end_descendants, fork_holding_signals, kill_tree, own_descendants,
@@ -290,9 +292,11 @@ class ProcessPoolBackend(PoolRemovals):
                 # its own command's, as a cluster's executor's (its tasks saw the driver's)
                 sys.argv = title_argv(title)
                 os.environ.update(self.executor_env)
-                code = run_executor_process(
-                    child_end, executor_id, self.app_dir, self.memory_budget,
-                    self.executor_resources[self._places[executor_id]])
+                resources = self.executor_resources[self._places[executor_id]]
+                code = self._become_shipped_python(child_end, executor_id, resources)
+                if code == executor_python.RUN_AS_IS:
+                    code = run_executor_process(child_end, executor_id, self.app_dir,
+                                                self.memory_budget, resources)
             except BaseException:  # noqa: BLE001 - a child must never return into the driver
                 code = 1
             finally:
@@ -307,6 +311,20 @@ class ProcessPoolBackend(PoolRemovals):
             # vega.executor.timeout (BlockingIOError), not forever
             set_send_timeout(parent_end, self.heartbeat.timeout, receive=True)
         return _ExecutorProcess(executor_id, pid, parent_end)
+
+    def _become_shipped_python(self, sock: socket.socket, executor_id: str,
+                               resources: Dict[str, List[str]]) -> int:
+        """In a forked executor: become the Python the application ships, if it names one
+        (``executor_python``), keeping its connection to the driver; ``RUN_AS_IS`` else."""
+        shipped = executor_python.pending(os.environ)
+        if shipped is None:
+            return executor_python.RUN_AS_IS
+        argv = [str(sock.fileno()), executor_id, self.app_dir, str(self.memory_budget),
+                json.dumps(resources)]
+        return executor_python.become(
+            shipped, ExecutorDirs.under(self.app_dir, executor_id).files,
+            "vega_runtime.scheduler.local_executor_main", argv, _on_this_host,
+            keep_fds=(sock.fileno(),))
 
     def _lose(self, executor_id: str, reason: str, cause: str = "") -> ExecutorLostEvent:
         """Forget a dead executor, make sure its process is gone, and describe the loss
@@ -618,6 +636,11 @@ def executor_title(executor_id: str, context_id: str, app_dir: str) -> str:
     """
     return command_title(__name__, ["--app-id", context_id, "--executor-id", executor_id,
                                     "--driver-pid", str(os.getpid()), "--app-dir", app_dir])
+
+
+def _on_this_host(path: str) -> bytes:
+    """(``local[N]``'s executors find the driver's files on their host: nothing is fetched.)"""
+    raise FileNotFoundError(path)
 
 
 def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,

@@ -1,0 +1,167 @@
+"""Executors run the Python a job ships (PySpark's ``--archives env.tar.gz#environment`` with
+``spark.pyspark.python=./environment/bin/python`` or ``PYSPARK_PYTHON``), and a Python
+that cannot run them fails the Context's start with one message saying what to do.
+
+The shipped environment is a real second interpreter: a ``venv --copies`` (its ``bin/python``
+a file, as venv-pack and conda-pack archives hold one) whose site-packages has a module no
+other interpreter here has, and a ``.pth`` naming this checkout and the running
+interpreter's site-packages (Vega "installed" in it).
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+
+import pytest
+
+from proc_helpers import write_job
+
+from vega_runtime import Context
+from vega_runtime.deploy.executor_main import fetch_from_driver
+from vega_runtime.executor_python import ExecutorPythonError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SETTING = "(vega.executor.python, spark.pyspark.python or PYSPARK_PYTHON)"
+
+JOB = """
+    import sys
+    from vega_runtime import Context
+
+    def where(_):
+        import only_in_shipped_env
+        return sys.executable, only_in_shipped_env.NAME
+
+    with Context() as ctx:
+        print(sorted(set(ctx.parallelize(range(4), 2).map(where).collect())))
+        print(sys.executable)
+"""
+
+
+def _packed_venv(directory, name: str, with_vega: bool) -> str:
+    """A venv (copies, no pip) in ``directory/name``, packed as ``directory/name.tar.gz``."""
+    env = directory / name
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(env)],
+                   check=True)
+    site = env / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    (site / "only_in_shipped_env.py").write_text(f"NAME = {name!r}\n")
+    if with_vega:
+        (site / "vega.pth").write_text(f"{REPO}\n{sysconfig.get_paths()['purelib']}\n")
+    packed = directory / f"{name}.tar.gz"
+    with tarfile.open(packed, "w:gz") as tar:
+        tar.add(env, ".")
+    return str(packed)
+
+
+@pytest.fixture(scope="module")
+def envs(tmp_path_factory):
+    """env.tar.gz (Vega importable in it) and bare.tar.gz (a venv without it)."""
+    directory = tmp_path_factory.mktemp("envs")
+    return _packed_venv(directory, "env", True), _packed_venv(directory, "bare", False)
+
+
+def _tasks_python(stdout: str):
+    """(the executors' interpreters, the module's name they imported) printed by JOB."""
+    lines = stdout.splitlines()
+    return eval(lines[0]), lines[1]
+
+
+def test_submit_archives_and_pyspark_python_run_tasks_in_the_shipped_python(vega_cli, envs, tmp_path):
+    """vega submit --archives env.tar.gz#environment with PYSPARK_PYTHON=./environment/bin/python
+    (the submitter's environment): local[2]'s executors run that interpreter and import what
+    only it has. It was ignored: ModuleNotFoundError: No module named 'only_in_shipped_env'."""
+    job = write_job(tmp_path, "job.py", JOB)
+    result = vega_cli("submit", "--master", "local[2]", "--archives", f"{envs[0]}#environment",
+                      job, env={"PYSPARK_PYTHON": "./environment/bin/python"})
+    assert result.returncode == 0, result.stderr
+    tasks, driver = _tasks_python(result.stdout)
+    assert driver == sys.executable
+    assert [(path.split("/files/")[1], name) for path, name in tasks] == \
+        [(f"{e}/environment/bin/python", "env") for e in ("exec-1", "exec-2")]
+
+
+def test_spark_pyspark_python_on_a_local_cluster(envs):
+    """spark.pyspark.python and spark.archives on local-cluster[1,1]: its executor is the
+    shipped interpreter (an executor of a worker, started as the worker's Python, became it),
+    and the archive it is in is fetched from the driver before the executor registers, as
+    an executor on another host does."""
+    conf = {"spark.pyspark.python": "./environment/bin/python",
+            "spark.archives": f"{envs[0]}#environment"}
+    with Context(master="local-cluster[1,1]", conf=conf) as ctx:
+        tasks = ctx.parallelize(range(2), 2).map(lambda _: (
+            sys.executable, __import__("only_in_shipped_env").NAME)).collect()
+        staged = os.path.join(ctx.app_dir, "broadcast", "executor-python.environment",
+                              "env.tar.gz")
+        fetched = fetch_from_driver(f"127.0.0.1:{ctx.backend.server.port}",
+                                    os.path.join(ctx.app_dir, "cluster-secret"), staged)
+    assert {(path.endswith("/files/exec-1/environment/bin/python"), name)
+            for path, name in tasks} == {(True, "env")}
+    with open(envs[0], "rb") as fh:
+        assert fetched == fh.read()
+
+
+def _start_error(conf) -> str:
+    with pytest.raises(ExecutorPythonError) as caught:
+        Context(master="local[2]", conf=conf).stop()
+    return str(caught.value)
+
+
+def test_a_python_missing_from_the_archive_is_refused(envs):
+    """A path the shipped archive does not hold fails the Context's start, naming it."""
+    message = _start_error({"spark.pyspark.python": "./environment/bin/pythonX",
+                            "spark.archives": f"{envs[0]}#environment"})
+    assert message == (f"the executors' Python ./environment/bin/pythonX {SETTING} does not "
+                       "exist: name the interpreter by its path in the archive unpacked as "
+                       "'environment' (./environment/bin/python for a venv-pack or conda-pack "
+                       "archive)")
+
+
+def test_a_python_in_an_archive_not_shipped_is_refused():
+    """./environment/bin/python without an archive unpacked as environment."""
+    message = _start_error({"spark.pyspark.python": "./environment/bin/python"})
+    assert message == (f"the executors' Python ./environment/bin/python {SETTING} is in an "
+                       "archive unpacked as 'environment', which the application does not "
+                       "ship: ship it with --archives ENV.tar.gz#environment (spark.archives; "
+                       "add_archive once the Context runs is too late for the executors' "
+                       "Python)")
+
+
+def test_a_python_without_vega_is_refused(envs, tmp_path):
+    """An environment Vega is not installed in (its module path: the application's
+    spark.executorEnv.PYTHONPATH, not the driver's) cannot run executors: said once, at
+    the Context's start, not as executors dying as they start."""
+    message = _start_error({"spark.pyspark.python": "./environment/bin/python",
+                            "spark.archives": f"{envs[1]}#environment",
+                            "spark.executorEnv.PYTHONPATH": str(tmp_path)})
+    assert message == (f"the executors' Python ./environment/bin/python {SETTING} cannot "
+                       "import Vega's executor (ModuleNotFoundError: No module named "
+                       "'vega_runtime'): install vega and its dependencies into the "
+                       "environment you ship (pip install vega in it before packing it), or "
+                       "give its path with spark.executorEnv.PYTHONPATH")
+
+
+def _other_minor_python():
+    """An interpreter of another Python minor version than this one, if there is one."""
+    for minor in (13, 12, 10, 9, 8):
+        if minor != sys.version_info[1]:
+            found = next(iter(sorted(glob.glob(os.path.expanduser(
+                f"~/.pyenv/versions/3.{minor}.*/bin/python3.{minor}")))), None) or \
+                shutil.which(f"python3.{minor}", path="/usr/bin:/usr/local/bin")
+            if found:
+                return found, f"3.{minor}"
+    return None, None
+
+
+def test_a_python_of_another_minor_version_is_refused():
+    """cloudpickle's functions do not load across Python versions: refused, naming both."""
+    python, version = _other_minor_python()
+    if python is None:
+        pytest.skip("no Python of another minor version here")
+    driver = "%d.%d" % sys.version_info[:2]
+    assert _start_error({"vega.executor.python": python}) == (
+        f"the executors' Python {python} {SETTING} runs Python {version}, the driver Python "
+        f"{driver}: build the shipped environment with Python {driver} (functions pickled by "
+        "one Python version do not load in another)")

@@ -1,0 +1,285 @@
+"""The Python an application's executors run: one it ships (PySpark's ``PYSPARK_PYTHON``).
+
+PySpark's way to give executors libraries the workers lack is to ship a packed
+environment (``venv-pack``, ``conda-pack``) with ``--archives env.tar.gz#environment`` and
+name its interpreter, ``spark.pyspark.python=./environment/bin/python``.  Vega's setting is
+``vega.executor.python`` (``spark.pyspark.python``), else ``spark.executorEnv.PYSPARK_PYTHON``
+(``vega.executor.env.PYSPARK_PYTHON``), else ``PYSPARK_PYTHON`` in the driver's environment,
+as PySpark reads them.  A path with a ``/`` that is not absolute is relative to the
+directory archives unpack in (the SparkFiles root: Spark's executors' working directory);
+a bare name is looked up on ``PATH``.
+
+An executor is started as the worker's interpreter (a fork of its fork server, or of a
+``local[N]`` driver), which then, before it connects to anyone, unpacks the archive the
+interpreter is in, and replaces itself (``execve``: the same process, so its worker
+supervises it as before) with ``INTERPRETER -m`` the executor's module.  The driver hands
+it that archive before the Context adds it for the tasks: a copy in the application's
+broadcast directory (``stage_archive``), read from there on the driver's host and fetched
+from the driver elsewhere; the executor then skips unpacking it again for the tasks.
+
+Checked once, by the driver as its Context starts (``check``): the interpreter exists
+and runs, is of the driver's Python minor version (cloudpickle's functions do not load
+across versions) and imports Vega.  A bad one fails the Context's start with one message
+(``ExecutorPythonError``) naming it and what to do, instead of executors that die as they
+start, over and over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from typing import Callable, Dict, List, Mapping, Optional
+
+from ._version import __version__
+from .errors import VegaError
+from .versions import executor_hash_seed, python_version
+
+#: an executor's environment: {"python": the interpreter as given, "archives": [[NAME,
+#: PATH]] to unpack before it starts, "pythonpath": the application's PYTHONPATH or None,
+#: "checked": whether the driver checked this interpreter}; the process it is set in
+#: becomes that interpreter (``become``)
+EXECUTOR_PYTHON_ENV = "VEGA_EXECUTOR_PYTHON"
+#: in the executor it became: the names of the archives unpacked before it started, which
+#: its tasks' stages do not unpack again (comma-separated)
+UNPACKED_ARCHIVES_ENV = "VEGA_UNPACKED_ARCHIVES"
+#: seconds the check of an interpreter may take (it imports Vega's executor)
+CHECK_TIMEOUT = 60.0
+#: what the check runs: the interpreter's version, then Vega's, or why it cannot import it;
+#: not from the working directory (``-c`` puts it first on the module path), as executors
+CHECK_CODE = ("import sys; del sys.path[0]; print('%d.%d' % sys.version_info[:2], flush=True); "
+              "import vega_runtime.deploy.executor_main, vega_runtime._version as v; "
+              "print(v.__version__)")
+#: what ``become`` returns when the interpreter asked for is the one running already
+RUN_AS_IS = -1
+#: the directory name an archive's copy for the executors' Python has in the broadcast one
+STAGED_PREFIX = "executor-python."
+
+
+class ExecutorPythonError(VegaError):
+    """The executors' Python (``given``, found at ``path``) cannot run them: ``problem``."""
+
+    def __init__(self, given: str, path: str, problem: str, hint: str):
+        super().__init__(given, path, problem, hint)
+        self.given, self.path, self.problem, self.hint = given, path, problem, hint
+
+    def __str__(self) -> str:  # where a name was found on PATH (a path says where it is)
+        where = f" ({self.path})" if self.path and "/" not in self.given else ""
+        return (f"the executors' Python {self.given}{where} (vega.executor.python, "
+                f"spark.pyspark.python or PYSPARK_PYTHON) {self.problem}: {self.hint}")
+
+
+def configured(conf: Mapping[str, object], environ: Mapping[str, str]) -> str:
+    """The executors' Python as configured, "" for the worker's own: ``vega.executor.python``,
+    else ``spark.executorEnv.PYSPARK_PYTHON``, else the driver's ``PYSPARK_PYTHON``.
+
+    >>> configured({"vega.executor.python": ""}, {"PYSPARK_PYTHON": "./env/bin/python"})
+    './env/bin/python'
+    """
+    return str(conf.get("vega.executor.python") or
+               conf.get("vega.executor.env.PYSPARK_PYTHON") or
+               environ.get("PYSPARK_PYTHON") or "").strip()
+
+
+def in_archive(given: str) -> Optional[str]:
+    """The archive directory (``NAME`` of ``--archives PATH#NAME``) a relative path to an
+    interpreter starts with, or None for an absolute path or a bare name.
+
+    >>> in_archive("./environment/bin/python"), in_archive("/usr/bin/python3"), in_archive("python3")
+    ('environment', None, None)
+    """
+    if "/" not in given or os.path.isabs(given):
+        return None
+    parts = [part for part in given.split("/") if part not in ("", ".")]
+    return parts[0] if len(parts) > 1 else None
+
+
+def resolve(given: str, root: str) -> str:
+    """Where ``given`` is for an executor whose archives unpack in ``root``: a path
+    relative to ``root``, or a name found on ``PATH`` ("" when it is on none of it)."""
+    if "/" not in given:
+        return shutil.which(given) or ""
+    return os.path.normpath(os.path.join(root, given))
+
+
+def is_running_interpreter(path: str) -> bool:
+    """Whether ``path`` is this process's interpreter (its executable, and its directory:
+    a virtual environment's ``bin/python`` is the base one's link or copy)."""
+    try:
+        return os.path.samefile(path, sys.executable) and \
+            os.path.samefile(os.path.dirname(path), os.path.dirname(sys.executable))
+    except OSError:
+        return False
+
+
+def interpreter_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be run at all (missing, a directory, not executable), or None."""
+    if not path or not os.path.lexists(path):
+        return "does not exist"
+    if not os.path.exists(path):
+        return f"is a broken link (to {os.readlink(path)})"
+    if not os.path.isfile(path):
+        return "is not a file"
+    if not os.access(path, os.X_OK):
+        return "is not executable"
+    return None
+
+
+def executor_environment(environ: Mapping[str, str], pythonpath: Optional[str]) -> Dict[str, str]:
+    """The environment of an executor in the shipped interpreter: its worker's but the
+    module path, which is the application's own (``spark.executorEnv.PYTHONPATH``) or
+    none: the worker's would put its packages ahead of the environment's own."""
+    env = {k: v for k, v in environ.items()
+           if k not in (EXECUTOR_PYTHON_ENV, "PYTHONPATH", "PYTHONHOME")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    # every executor of the application hashes alike (a local[N] driver's may be random)
+    env["PYTHONHASHSEED"] = executor_hash_seed(environ)
+    return env
+
+
+def user_paths() -> List[str]:
+    """This driver's module path but its Python installation's (its standard library and
+    site-packages): the job's directory, ``PYTHONPATH``'s entries, which a local master's
+    executors in another interpreter keep, as forks of the driver have them."""
+    installed = {os.path.realpath(p) + os.sep for p in
+                 (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    return [entry for entry in (p or os.getcwd() for p in sys.path)
+            if not any((os.path.realpath(entry) + os.sep).startswith(i) for i in installed)]
+
+
+def check(given: str, path: str, env: Mapping[str, str], run: bool = True) -> None:
+    """``ExecutorPythonError`` unless ``path`` runs (with ``run``: with ``env``, as Python
+    of the driver's minor version that imports this version of Vega's executor)."""
+    problem = interpreter_problem(path)
+    if problem == "is not executable":
+        raise ExecutorPythonError(given, path, problem, "name the interpreter itself (bin/"
+                                  "python), executable by its owner in the archive")
+    if problem:
+        name = in_archive(given)
+        hint = (f"name the interpreter by its path in the archive unpacked as {name!r} "
+                f"(./{name}/bin/python for a venv-pack or conda-pack archive)" if name else
+                "give a path that exists on every worker, or ship an environment with "
+                "--archives ENV.tar.gz#environment and name ./environment/bin/python")
+        raise ExecutorPythonError(given, path, problem, hint)
+    if not run:
+        return
+    try:
+        run = subprocess.run([path, "-c", CHECK_CODE], env=dict(env), capture_output=True,
+                             stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ExecutorPythonError(given, path, f"cannot be run ({exc})",
+                                  "ship an interpreter built for the workers' system") from None
+    out = run.stdout.decode("utf-8", "replace").split()
+    if not out:
+        error = _last_line(run.stderr)
+        raise ExecutorPythonError(given, path, f"does not start ({error})",
+                                  "ship an interpreter built for the workers' system")
+    if out[0] != python_version():
+        raise ExecutorPythonError(
+            given, path, f"runs Python {out[0]}, the driver Python {python_version()}",
+            f"build the shipped environment with Python {python_version()} (functions "
+            "pickled by one Python version do not load in another)")
+    if run.returncode != 0 or len(out) < 2:
+        raise ExecutorPythonError(
+            given, path, f"cannot import Vega's executor ({_last_line(run.stderr)})",
+            "install vega and its dependencies into the environment you ship (pip install "
+            "vega in it before packing it), or give its path with "
+            "spark.executorEnv.PYTHONPATH")
+    if out[1] != __version__:
+        raise ExecutorPythonError(given, path, f"has Vega {out[1]}, the driver Vega {__version__}",
+                                  f"install vega {__version__} into the environment you ship")
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "no error printed"
+
+
+def stage_archive(source: str, broadcast_dir: str, name: str) -> str:
+    """A copy of the archive ``source`` (unpacked as ``name``) in the application's
+    ``broadcast_dir``, where executors on other hosts fetch it from (a hard link where the
+    file system allows: an environment may be gigabytes).  Returns its path; its file
+    keeps ``source``'s name, which says how to unpack it."""
+    from .private_files import make_private_dirs
+
+    directory = os.path.join(broadcast_dir, STAGED_PREFIX + name)
+    make_private_dirs(directory)
+    staged = os.path.join(directory, os.path.basename(source))
+    try:
+        os.link(source, staged)
+    except OSError:
+        shutil.copyfile(source, staged)
+    return staged
+
+
+def spec(given: str, archives: List[List[str]], pythonpath: Optional[str],
+         checked: bool) -> str:
+    """The value of ``EXECUTOR_PYTHON_ENV`` (see there)."""
+    return json.dumps({"python": given, "archives": archives, "pythonpath": pythonpath,
+                       "checked": checked})
+
+
+def pending(environ: Mapping[str, str]) -> Optional[dict]:
+    """What ``EXECUTOR_PYTHON_ENV`` asks of this process, or None (it runs as it is)."""
+    raw = environ.get(EXECUTOR_PYTHON_ENV)
+    return json.loads(raw) if raw else None
+
+
+def become(order: dict, root: str, module: str, argv: List[str],
+           fetch: Callable[[str], bytes], keep_fds: tuple = ()) -> int:
+    """In an executor just started as its worker's interpreter: unpack ``order``'s archives
+    into its SparkFiles ``root`` (each read from its path, or ``fetch(path)`` from the
+    driver where the path is not on this host), then become ``order``'s interpreter running
+    ``module`` with ``argv`` (``keep_fds`` open across).  Returns ``RUN_AS_IS`` when that
+    interpreter is this one, else (1) only if it cannot, having said why on stderr (its
+    log)."""
+    from . import files
+
+    given = order["python"]
+    try:
+        files.prepare_root(root)
+        for name, path in order["archives"]:
+            data = _read(path) if os.path.exists(path) else fetch(path)
+            files.materialize(files.AddedFile(name, "archive", path, -1, path), data, root)
+        path = resolve(given, root)
+        env = executor_environment(os.environ, order.get("pythonpath"))
+        env[UNPACKED_ARCHIVES_ENV] = ",".join(name for name, _ in order["archives"])
+        if is_running_interpreter(path):
+            os.environ.clear()
+            os.environ.update(env)
+            return RUN_AS_IS
+        check(given, path, env, run=not order.get("checked"))
+    except (OSError, VegaError) as exc:
+        print(f"this executor cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    for fd in keep_fds:
+        os.set_inheritable(fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(path, [path, *python_module_flags(module), *argv], env)
+    except OSError as exc:
+        print(f"this executor cannot start: {ExecutorPythonError(given, path, str(exc), 'check the interpreter')}",
+              file=sys.stderr, flush=True)
+    return 1
+
+
+def python_module_flags(module: str) -> List[str]:
+    """The flags after an interpreter of the driver's version that run ``module`` as ``-m``
+    does, without the working directory first on the module path (``forkserver.python_module``)."""
+    from .forkserver import python_module
+
+    return python_module(module)[1:]
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def unpacked_archives(environ: Mapping[str, str]) -> List[str]:
+    """The archives this executor's interpreter was unpacked from before it started."""
+    return [name for name in environ.get(UNPACKED_ARCHIVES_ENV, "").split(",") if name]
