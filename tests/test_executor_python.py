@@ -25,7 +25,7 @@ from vega_runtime.deploy.executor_main import fetch_from_driver
 from vega_runtime.executor_python import ExecutorPythonError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SETTING = "(vega.executor.python, spark.pyspark.python or PYSPARK_PYTHON)"
+SETTING = "(vega.executor.python, Spark's spark.pyspark.python)"
 
 JOB = """
     import sys
@@ -138,9 +138,9 @@ def test_a_python_without_vega_is_refused(envs, tmp_path):
                             "spark.executorEnv.PYTHONPATH": str(tmp_path)})
     assert message == (f"the executors' Python ./environment/bin/python {SETTING} cannot "
                        "import Vega's executor (ModuleNotFoundError: No module named "
-                       "'vega_runtime'): install vega and its dependencies into the "
-                       "environment you ship (pip install vega in it before packing it), or "
-                       "give its path with spark.executorEnv.PYTHONPATH")
+                       "'vega_runtime'): install Vega and its dependencies into the "
+                       "environment you ship (pip install them there before packing it), or "
+                       "name where they are with spark.executorEnv.PYTHONPATH")
 
 
 def _other_minor_python():

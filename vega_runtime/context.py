@@ -290,10 +290,14 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
     #: on an executor whose Python differs, since pickled code needs the same version.
     python_ver = "%d.%d" % sys.version_info[:2]
 
-    #: The Python the executors run (PySpark's ``pythonExec``, which names ``PYSPARK_PYTHON``
-    #: or ``python3``): the driver's own interpreter, which the local masters' executors run;
-    #: a cluster's workers run theirs, of the same ``major.minor``.
-    pythonExec = sys.executable
+    @property
+    def pythonExec(self) -> str:  # noqa: N802 - PySpark's name
+        """The Python the executors run (PySpark's ``pythonExec``, which names
+        ``PYSPARK_PYTHON`` or ``python3``): the one the application names
+        (``vega.executor.python``, ``executor_python``) as given, else the driver's own
+        interpreter, which the local masters' executors run (a cluster's workers run theirs,
+        of the same ``major.minor``)."""
+        return self._executor_python or sys.executable
 
     @property
     def pythonVer(self) -> str:  # noqa: N802 - PySpark's name

@@ -25,6 +25,8 @@ class FileShipping:
     """Needs ``self.app_dir``, ``self._runner`` and ``self.broadcast``."""
 
     _added_broadcasts: tuple = ()
+    #: the executors' Python as the application names it ("": the workers' own)
+    _executor_python = ""
     #: the archives unpacked before the Context started (the executors' Python's)
     _unpacked_early: frozenset = frozenset()
 
@@ -181,26 +183,17 @@ class FileShipping:
         from . import executor_python
 
         self._executor_python_env: Dict[str, str] = {}
-        given = executor_python.configured(self.conf, os.environ)
+        given, source = executor_python.configured(self.conf, os.environ)
         kind = self.master_spec.kind
         if not given:
             return
         if kind == "inline":
-            if not executor_python.is_running_interpreter(executor_python.resolve(given, ".")):
-                log.warning("the executors' Python %s has no use on master 'local', whose "
-                            "tasks run in the driver's Python: use local[N] to run them in it",
-                            given)
+            self._warn_inline(given)
             return
+        self._executor_python = given
         name = executor_python.in_archive(given)
-        archives = []
-        if name is not None:
-            staged = executor_python.stage_archive(self._archive_named(given, name),
-                                                   os.path.join(self.app_dir, "broadcast"), name)
-            archives = [[name, staged]]
-            with open(staged, "rb") as fh:  # here once: ``_add`` finds it unpacked
-                files.materialize(files.AddedFile(name, "archive", staged, -1, staged),
-                                  fh.read(), files.prepare_root(self._files_root()))
-            self._unpacked_early = {name}
+        archives = [] if name is None else \
+            [[name, self._stage_for_executors(self._archive_named(given, source, name), name)]]
         on_this_host = kind in ("local", "local-cluster")
         pythonpath = self.resource_plan.executor_env.get("PYTHONPATH") or \
             (os.pathsep.join(executor_python.user_paths()) if on_this_host else None)
@@ -209,13 +202,35 @@ class FileShipping:
             path = executor_python.resolve(given, self._files_root())
             if executor_python.is_running_interpreter(path):
                 return
-            executor_python.check(given, path, executor_python.executor_environment(
+            executor_python.check(given, source, path, executor_python.executor_environment(
                 {**os.environ, **self.resource_plan.executor_env}, pythonpath))
             log.info("executors run the Python %s (%s)", given, path)
         self._executor_python_env = {executor_python.EXECUTOR_PYTHON_ENV: executor_python.spec(
-            given, archives, pythonpath, checked)}
+            given, source, archives, pythonpath, checked)}
 
-    def _archive_named(self, given: str, name: str) -> str:
+    @staticmethod
+    def _warn_inline(given: str) -> None:
+        """Master ``local`` runs tasks in the driver: another Python has no use there."""
+        from . import executor_python
+
+        if not executor_python.is_running_interpreter(executor_python.resolve(given, ".")):
+            log.warning("the executors' Python %s has no use on master 'local', whose tasks "
+                        "run in the driver's Python: use local[N] to run them in it", given)
+
+    def _stage_for_executors(self, archive: str, name: str) -> str:
+        """The archive the executors' Python is in, staged for them (the path returned) and
+        unpacked as ``name`` in the driver's SparkFiles root, once: ``_add`` finds it there."""
+        from . import executor_python
+
+        staged = executor_python.stage_archive(archive, os.path.join(self.app_dir, "broadcast"),
+                                               name)
+        with open(staged, "rb") as fh:
+            files.materialize(files.AddedFile(name, "archive", staged, -1, staged), fh.read(),
+                              files.prepare_root(self._files_root()))
+        self._unpacked_early = {name}
+        return staged
+
+    def _archive_named(self, given: str, source: str, name: str) -> str:
         """The local file of ``vega.archives`` that unpacks as ``name``, which the executors'
         Python ``given`` is in; ``ExecutorPythonError`` if there is none."""
         from . import executor_python
@@ -225,12 +240,12 @@ class FileShipping:
             if path and (unpack_as or os.path.basename(path)) == name:
                 if is_url(path):
                     raise executor_python.ExecutorPythonError(
-                        given, "", f"is in {path}, which executors cannot have before they "
+                        given, source, "", f"is in {path}, which executors cannot have before they "
                         "start", "ship the archive from a local file (vega submit --archives "
                         f"ENV.tar.gz#{name})")
                 return os.path.abspath(local_path(path))
         raise executor_python.ExecutorPythonError(
-            given, "", f"is in an archive unpacked as {name!r}, which the application does "
+            given, source, "", f"is in an archive unpacked as {name!r}, which the application does "
             "not ship", f"ship it with --archives ENV.tar.gz#{name} (spark.archives; "
             "add_archive once the Context runs is too late for the executors' Python)")
 

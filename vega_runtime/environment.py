@@ -30,6 +30,8 @@ OTHER_VARIABLES: Dict[str, str] = {
     "VEGA_FILES_DIR": "where a job's --files are (SparkFiles.getRootDirectory)",
     "VEGA_PY_FILES_DIR": "where a cluster executor's --py-files are (SparkFiles links them)",
     "VEGA_SPARK_PROPERTIES": "spark.* properties a PySpark job's SparkConf reads",
+    "VEGA_SHIPPED_PYTHON": "the Python an executor becomes, and its archive (executor_python)",
+    "VEGA_UNPACKED_ARCHIVES": "archives an executor unpacked before it started (executor_python)",
     "VEGA_FORK_ONLY": "executors fork without a fork server (forkserver)",
     "VEGA_LOCAL_IP": "the address this machine's daemons and drivers use",
     "VEGA_NET_PEER_TIMEOUT": "how long a peer may stall its handshake (net)",

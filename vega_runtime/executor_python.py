@@ -31,17 +31,18 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._version import __version__
 from .errors import VegaError
 from .versions import executor_hash_seed, python_version
 
-#: an executor's environment: {"python": the interpreter as given, "archives": [[NAME,
+#: an executor's environment: {"python": the interpreter as given, "source": where (for
+#: messages), "archives": [[NAME,
 #: PATH]] to unpack before it starts, "pythonpath": the application's PYTHONPATH or None,
 #: "checked": whether the driver checked this interpreter}; the process it is set in
 #: becomes that interpreter (``become``)
-EXECUTOR_PYTHON_ENV = "VEGA_EXECUTOR_PYTHON"
+EXECUTOR_PYTHON_ENV = "VEGA_SHIPPED_PYTHON"
 #: in the executor it became: the names of the archives unpacked before it started, which
 #: its tasks' stages do not unpack again (comma-separated)
 UNPACKED_ARCHIVES_ENV = "VEGA_UNPACKED_ARCHIVES"
@@ -59,36 +60,47 @@ STAGED_PREFIX = "executor-python."
 
 
 class ExecutorPythonError(VegaError):
-    """The executors' Python (``given``, found at ``path``) cannot run them: ``problem``."""
+    """The executors' Python (``given`` by ``source``, found at ``path``) cannot run them:
+    ``problem``; ``hint`` says what to do."""
 
-    def __init__(self, given: str, path: str, problem: str, hint: str):
-        super().__init__(given, path, problem, hint)
-        self.given, self.path, self.problem, self.hint = given, path, problem, hint
+    def __init__(self, given: str, source: str, path: str, problem: str, hint: str):
+        super().__init__(given, source, path, problem, hint)
+        self.given, self.source, self.path = given, source, path
+        self.problem, self.hint = problem, hint
 
     def __str__(self) -> str:  # where a name was found on PATH (a path says where it is)
-        where = f" ({self.path})" if self.path and "/" not in self.given else ""
-        return (f"the executors' Python {self.given}{where} (vega.executor.python, "
-                f"spark.pyspark.python or PYSPARK_PYTHON) {self.problem}: {self.hint}")
+        where = f", found at {self.path}" if self.path and "/" not in self.given else ""
+        return (f"the executors' Python {self.given} ({self.source}{where}) {self.problem}: "
+                f"{self.hint}")
 
 
-def configured(conf: Mapping[str, object], environ: Mapping[str, str]) -> str:
-    """The executors' Python as configured, "" for the worker's own: ``vega.executor.python``,
-    else ``spark.executorEnv.PYSPARK_PYTHON``, else the driver's ``PYSPARK_PYTHON``.
+#: where the executors' Python was named, in ``configured``'s order
+SOURCES = (("vega.executor.python", "vega.executor.python, Spark's spark.pyspark.python"),
+           ("vega.executor.env.PYSPARK_PYTHON", "spark.executorEnv.PYSPARK_PYTHON"))
+
+
+def configured(conf: Mapping[str, object], environ: Mapping[str, str]) -> Tuple[str, str]:
+    """The executors' Python as configured and where ("", "" for the workers' own):
+    ``vega.executor.python`` (``spark.pyspark.python``), else
+    ``spark.executorEnv.PYSPARK_PYTHON``, else the driver's ``PYSPARK_PYTHON``, the order in
+    which PySpark takes them.
 
     >>> configured({"vega.executor.python": ""}, {"PYSPARK_PYTHON": "./env/bin/python"})
-    './env/bin/python'
+    ('./env/bin/python', "PYSPARK_PYTHON in the driver's environment")
     """
-    return str(conf.get("vega.executor.python") or
-               conf.get("vega.executor.env.PYSPARK_PYTHON") or
-               environ.get("PYSPARK_PYTHON") or "").strip()
+    for key, source in SOURCES:
+        if str(conf.get(key) or "").strip():
+            return str(conf[key]).strip(), source
+    given = environ.get("PYSPARK_PYTHON", "").strip()
+    return given, "PYSPARK_PYTHON in the driver's environment" if given else ""
 
 
 def in_archive(given: str) -> Optional[str]:
     """The archive directory (``NAME`` of ``--archives PATH#NAME``) a relative path to an
     interpreter starts with, or None for an absolute path or a bare name.
 
-    >>> in_archive("./environment/bin/python"), in_archive("/usr/bin/python3"), in_archive("python3")
-    ('environment', None, None)
+    >>> [in_archive(p) for p in ("./environment/bin/python", "/usr/bin/python3", "python3")]
+    ['environment', None, None]
     """
     if "/" not in given or os.path.isabs(given):
         return None
@@ -150,12 +162,12 @@ def user_paths() -> List[str]:
             if not any((os.path.realpath(entry) + os.sep).startswith(i) for i in installed)]
 
 
-def check(given: str, path: str, env: Mapping[str, str], run: bool = True) -> None:
+def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool = True) -> None:
     """``ExecutorPythonError`` unless ``path`` runs (with ``run``: with ``env``, as Python
     of the driver's minor version that imports this version of Vega's executor)."""
     problem = interpreter_problem(path)
     if problem == "is not executable":
-        raise ExecutorPythonError(given, path, problem, "name the interpreter itself (bin/"
+        raise ExecutorPythonError(given, source, path, problem, "name the interpreter itself (bin/"
                                   "python), executable by its owner in the archive")
     if problem:
         name = in_archive(given)
@@ -163,34 +175,35 @@ def check(given: str, path: str, env: Mapping[str, str], run: bool = True) -> No
                 f"(./{name}/bin/python for a venv-pack or conda-pack archive)" if name else
                 "give a path that exists on every worker, or ship an environment with "
                 "--archives ENV.tar.gz#environment and name ./environment/bin/python")
-        raise ExecutorPythonError(given, path, problem, hint)
+        raise ExecutorPythonError(given, source, path, problem, hint)
     if not run:
         return
     try:
         run = subprocess.run([path, "-c", CHECK_CODE], env=dict(env), capture_output=True,
                              stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ExecutorPythonError(given, path, f"cannot be run ({exc})",
+        raise ExecutorPythonError(given, source, path, f"cannot be run ({exc})",
                                   "ship an interpreter built for the workers' system") from None
     out = run.stdout.decode("utf-8", "replace").split()
     if not out:
         error = _last_line(run.stderr)
-        raise ExecutorPythonError(given, path, f"does not start ({error})",
+        raise ExecutorPythonError(given, source, path, f"does not start ({error})",
                                   "ship an interpreter built for the workers' system")
     if out[0] != python_version():
         raise ExecutorPythonError(
-            given, path, f"runs Python {out[0]}, the driver Python {python_version()}",
+            given, source, path, f"runs Python {out[0]}, the driver Python {python_version()}",
             f"build the shipped environment with Python {python_version()} (functions "
             "pickled by one Python version do not load in another)")
     if run.returncode != 0 or len(out) < 2:
         raise ExecutorPythonError(
-            given, path, f"cannot import Vega's executor ({_last_line(run.stderr)})",
-            "install vega and its dependencies into the environment you ship (pip install "
-            "vega in it before packing it), or give its path with "
+            given, source, path, f"cannot import Vega's executor ({_last_line(run.stderr)})",
+            "install Vega and its dependencies into the environment you ship (pip install "
+            "them there before packing it), or name where they are with "
             "spark.executorEnv.PYTHONPATH")
     if out[1] != __version__:
-        raise ExecutorPythonError(given, path, f"has Vega {out[1]}, the driver Vega {__version__}",
-                                  f"install vega {__version__} into the environment you ship")
+        raise ExecutorPythonError(given, source, path,
+                                  f"has Vega {out[1]}, the driver Vega {__version__}",
+                                  f"install Vega {__version__} into the environment you ship")
 
 
 def _last_line(stderr: bytes) -> str:
@@ -215,11 +228,11 @@ def stage_archive(source: str, broadcast_dir: str, name: str) -> str:
     return staged
 
 
-def spec(given: str, archives: List[List[str]], pythonpath: Optional[str],
+def spec(given: str, source: str, archives: List[List[str]], pythonpath: Optional[str],
          checked: bool) -> str:
     """The value of ``EXECUTOR_PYTHON_ENV`` (see there)."""
-    return json.dumps({"python": given, "archives": archives, "pythonpath": pythonpath,
-                       "checked": checked})
+    return json.dumps({"python": given, "source": source, "archives": archives,
+                       "pythonpath": pythonpath, "checked": checked})
 
 
 def pending(environ: Mapping[str, str]) -> Optional[dict]:
@@ -245,13 +258,14 @@ def become(order: dict, root: str, module: str, argv: List[str],
             data = _read(path) if os.path.exists(path) else fetch(path)
             files.materialize(files.AddedFile(name, "archive", path, -1, path), data, root)
         path = resolve(given, root)
-        env = executor_environment(os.environ, order.get("pythonpath"))
-        env[UNPACKED_ARCHIVES_ENV] = ",".join(name for name, _ in order["archives"])
-        if is_running_interpreter(path):
-            os.environ.clear()
-            os.environ.update(env)
+        unpacked = ",".join(name for name, _ in order["archives"])
+        if is_running_interpreter(path):  # as it is, its stages not unpacking them again
+            os.environ.pop(EXECUTOR_PYTHON_ENV, None)
+            os.environ[UNPACKED_ARCHIVES_ENV] = unpacked
             return RUN_AS_IS
-        check(given, path, env, run=not order.get("checked"))
+        env = {**executor_environment(os.environ, order.get("pythonpath")),
+               UNPACKED_ARCHIVES_ENV: unpacked}
+        check(given, order["source"], path, env, run=not order.get("checked"))
     except (OSError, VegaError) as exc:
         print(f"this executor cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -262,8 +276,9 @@ def become(order: dict, root: str, module: str, argv: List[str],
     try:
         os.execve(path, [path, *python_module_flags(module), *argv], env)
     except OSError as exc:
-        print(f"this executor cannot start: {ExecutorPythonError(given, path, str(exc), 'check the interpreter')}",
-              file=sys.stderr, flush=True)
+        error = ExecutorPythonError(given, order["source"], path, f"cannot be started ({exc})",
+                                    "ship an interpreter built for the workers' system")
+        print(f"this executor cannot start: {error}", file=sys.stderr, flush=True)
     return 1
 
 
