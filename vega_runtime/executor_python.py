@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -112,6 +110,8 @@ def resolve(given: str, root: str) -> str:
     """Where ``given`` is for an executor whose archives unpack in ``root``: a path
     relative to ``root``, or a name found on ``PATH`` ("" when it is on none of it)."""
     if "/" not in given:
+        import shutil  # (here: with bz2 and lzma, no Context without this setting loads it)
+
         return shutil.which(given) or ""
     return os.path.normpath(os.path.join(root, given))
 
@@ -178,6 +178,8 @@ def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool 
         raise ExecutorPythonError(given, source, path, problem, hint)
     if not run:
         return
+    import subprocess
+
     try:
         run = subprocess.run([path, "-c", CHECK_CODE], env=dict(env), capture_output=True,
                              stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT)
@@ -216,6 +218,8 @@ def stage_archive(source: str, broadcast_dir: str, name: str) -> str:
     ``broadcast_dir``, where executors on other hosts fetch it from (a hard link where the
     file system allows: an environment may be gigabytes).  Returns its path; its file
     keeps ``source``'s name, which says how to unpack it."""
+    import shutil
+
     from .private_files import make_private_dirs
 
     directory = os.path.join(broadcast_dir, STAGED_PREFIX + name)
