@@ -21,6 +21,7 @@ import pytest
 from proc_helpers import write_job
 
 from vega_runtime import Context
+from vega_runtime.errors import ExecutorsCannotStart
 from vega_runtime.deploy.executor_main import fetch_from_driver
 from vega_runtime.executor_python import ExecutorPythonError
 
@@ -71,36 +72,31 @@ def _tasks_python(stdout: str):
 
 def test_submit_archives_and_pyspark_python_run_tasks_in_the_shipped_python(vega_cli, envs, tmp_path):
     """vega submit --archives env.tar.gz#environment with PYSPARK_PYTHON=./environment/bin/python
-    (the submitter's environment): local[2]'s executors run that interpreter and import what
-    only it has. It was ignored: ModuleNotFoundError: No module named 'only_in_shipped_env'."""
+    (the submitter's environment) on local-cluster[1,1]: its executor (a worker's, started
+    as the worker's Python) runs that interpreter and imports what only it has. It was
+    ignored: ModuleNotFoundError: No module named 'only_in_shipped_env'."""
     job = write_job(tmp_path, "job.py", JOB)
-    result = vega_cli("submit", "--master", "local[2]", "--archives", f"{envs[0]}#environment",
-                      job, env={"PYSPARK_PYTHON": "./environment/bin/python"})
+    result = vega_cli("submit", "--master", "local-cluster[1,1]", "--archives",
+                      f"{envs[0]}#environment", job,
+                      env={"PYSPARK_PYTHON": "./environment/bin/python"})
     assert result.returncode == 0, result.stderr
     tasks, driver = _tasks_python(result.stdout)
     assert driver == sys.executable
     assert [(path.split("/files/")[1], name) for path, name in tasks] == \
-        [(f"{e}/environment/bin/python", "env") for e in ("exec-1", "exec-2")]
+        [("exec-1/environment/bin/python", "env")]
 
 
-def test_spark_pyspark_python_on_a_local_cluster(envs):
-    """spark.pyspark.python and spark.archives on local-cluster[1,1]: its executor is the
-    shipped interpreter (an executor of a worker, started as the worker's Python, became it),
-    and the archive it is in is fetched from the driver before the executor registers, as
-    an executor on another host does."""
+def test_spark_pyspark_python_on_local_n(envs):
+    """spark.pyspark.python and spark.archives on local[2]: each executor (a fork of the
+    driver) became the shipped interpreter; pythonExec names it, as PySpark's."""
     conf = {"spark.pyspark.python": "./environment/bin/python",
             "spark.archives": f"{envs[0]}#environment"}
-    with Context(master="local-cluster[1,1]", conf=conf) as ctx:
+    with Context(master="local[2]", conf=conf) as ctx:
         tasks = ctx.parallelize(range(2), 2).map(lambda _: (
             sys.executable, __import__("only_in_shipped_env").NAME)).collect()
-        staged = os.path.join(ctx.app_dir, "broadcast", "executor-python.environment",
-                              "env.tar.gz")
-        fetched = fetch_from_driver(f"127.0.0.1:{ctx.backend.server.port}",
-                                    os.path.join(ctx.app_dir, "cluster-secret"), staged)
-    assert {(path.endswith("/files/exec-1/environment/bin/python"), name)
-            for path, name in tasks} == {(True, "env")}
-    with open(envs[0], "rb") as fh:
-        assert fetched == fh.read()
+        assert ctx.pythonExec == "./environment/bin/python"
+    assert sorted((path.split("/files/")[1], name) for path, name in tasks) == \
+        [(f"{e}/environment/bin/python", "env") for e in ("exec-1", "exec-2")]
 
 
 def _start_error(conf) -> str:
@@ -165,3 +161,38 @@ def test_a_python_of_another_minor_version_is_refused():
         f"the executors' Python {python} {SETTING} runs Python {version}, the driver Python "
         f"{driver}: build the shipped environment with Python {driver} (functions pickled by "
         "one Python version do not load in another)")
+
+
+def test_a_vega_cluster_runs_the_shipped_python_and_outlives_a_bad_one(envs, multi_host_cluster):
+    """On a vega:// master (workers on 127.0.0.2 and .3) executors run the shipped
+    interpreter (the archive it is in can be fetched from the driver before an executor
+    registers, as one on another host does); an absolute path no worker has (the driver cannot check it for them) fails
+    that application once the master gives up on its executors, each saying why at the
+    end of its log, and the cluster runs the next application."""
+    url, secret = multi_host_cluster
+    shipped = {"vega.secret.file": secret, "spark.pyspark.python": "./environment/bin/python",
+               "spark.archives": f"{envs[0]}#environment"}
+    with Context(master=url, conf=shipped) as ctx:
+        tasks = ctx.parallelize(range(2), 2).map(lambda _: (
+            sys.executable, __import__("only_in_shipped_env").NAME)).collect()
+        # what an executor on another host than the driver's fetches before it registers
+        staged = os.path.join(ctx.app_dir, "broadcast", "executor-python.environment",
+                              "env.tar.gz")
+        fetched = fetch_from_driver(f"127.0.0.1:{ctx.backend.server.port}", secret, staged)
+    assert {(path.endswith("/environment/bin/python"), name) for path, name in tasks} == \
+        {(True, "env")}
+    with open(envs[0], "rb") as fh:
+        assert fetched == fh.read()
+    bad = {"vega.secret.file": secret, "vega.executor.python": "/nonexistent/bin/python"}
+    with Context(master=url, conf=bad) as ctx:
+        with pytest.raises(ExecutorsCannotStart) as caught:
+            ctx.parallelize(range(2), 2).count()
+    assert str(caught.value) == (
+        "the application's executors cannot start: exited with code 1 (its log ends: this "
+        "executor cannot start: the executors' Python /nonexistent/bin/python "
+        f"{SETTING} does not exist: give a path that exists on every worker, or ship an "
+        "environment with --archives ENV.tar.gz#environment and name "
+        "./environment/bin/python). The master ended the application after repeated failed "
+        "launches")
+    with Context(master=url, conf={"vega.secret.file": secret}) as ctx:
+        assert ctx.parallelize(range(2), 2).count() == 2

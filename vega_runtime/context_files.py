@@ -202,8 +202,13 @@ class FileShipping:
             path = executor_python.resolve(given, self._files_root())
             if executor_python.is_running_interpreter(path):
                 return
-            executor_python.check(given, source, path, executor_python.executor_environment(
-                {**os.environ, **self.resource_plan.executor_env}, pythonpath))
+            try:
+                executor_python.check(given, source, path, executor_python.executor_environment(
+                    {**os.environ, **self.resource_plan.executor_env}, pythonpath))
+            except executor_python.InterpreterNotRunnable:
+                if on_this_host:
+                    raise
+                checked = False  # built for the workers' system, not this one: they check it
             log.info("executors run the Python %s (%s)", given, path)
         self._executor_python_env = {executor_python.EXECUTOR_PYTHON_ENV: executor_python.spec(
             given, source, archives, pythonpath, checked)}

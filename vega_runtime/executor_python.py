@@ -72,6 +72,10 @@ class ExecutorPythonError(VegaError):
                 f"{self.hint}")
 
 
+class InterpreterNotRunnable(ExecutorPythonError):
+    """The executors' Python cannot be run here at all (built for another system, say)."""
+
+
 #: where the executors' Python was named, in ``configured``'s order
 SOURCES = (("vega.executor.python", "vega.executor.python, Spark's spark.pyspark.python"),
            ("vega.executor.env.PYSPARK_PYTHON", "spark.executorEnv.PYSPARK_PYTHON"))
@@ -184,8 +188,8 @@ def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool 
         run = subprocess.run([path, "-c", CHECK_CODE], env=dict(env), capture_output=True,
                              stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ExecutorPythonError(given, source, path, f"cannot be run ({exc})",
-                                  "ship an interpreter built for the workers' system") from None
+        raise InterpreterNotRunnable(given, source, path, f"cannot be run ({exc})",
+                                     "ship an interpreter built for the workers' system") from None
     out = run.stdout.decode("utf-8", "replace").split()
     if not out:
         error = _last_line(run.stderr)
