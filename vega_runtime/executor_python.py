@@ -17,11 +17,14 @@ it that archive before the Context adds it for the tasks: a copy in the applicat
 broadcast directory (``stage_archive``), read from there on the driver's host and fetched
 from the driver elsewhere; the executor then skips unpacking it again for the tasks.
 
-Checked once, by the driver as its Context starts (``check``): the interpreter exists
-and runs, is of the driver's Python minor version (cloudpickle's functions do not load
-across versions) and imports Vega.  A bad one fails the Context's start with one message
-(``ExecutorPythonError``) naming it and what to do, instead of executors that die as they
-start, over and over.
+Checked once, by the driver as its Context starts (``check``), where it can see the
+interpreter as the executors will (in the archive it unpacked, or on its own host for the
+local masters): it exists and runs, is of the driver's Python minor version (cloudpickle's
+functions do not load across versions) and imports Vega.  A bad one fails the Context's
+start with one message (``ExecutorPythonError``) naming it and what to do, instead of
+executors that die as they start, over and over.  Any other (an absolute path or a name on
+``vega://`` workers) each executor checks before it becomes it, saying why it cannot on its
+log's last line, which the job's error quotes once the master gives up on the executors.
 """
 
 from __future__ import annotations
@@ -35,10 +38,9 @@ from ._version import __version__
 from .errors import VegaError
 from .versions import executor_hash_seed, python_version
 
-#: an executor's environment: {"python": the interpreter as given, "source": where (for
-#: messages), "archives": [[NAME,
-#: PATH]] to unpack before it starts, "pythonpath": the application's PYTHONPATH or None,
-#: "checked": whether the driver checked this interpreter}; the process it is set in
+#: in an executor's environment: {"python": the interpreter as given, "source": where it was
+#: (for messages), "archives": [[NAME, PATH]] to unpack before it starts, "pythonpath": its
+#: module path or None, "checked": whether the driver checked it}; the process it is set in
 #: becomes that interpreter (``become``)
 EXECUTOR_PYTHON_ENV = "VEGA_SHIPPED_PYTHON"
 #: in the executor it became: the names of the archives unpacked before it started, which
@@ -48,7 +50,8 @@ UNPACKED_ARCHIVES_ENV = "VEGA_UNPACKED_ARCHIVES"
 CHECK_TIMEOUT = 60.0
 #: what the check runs: the interpreter's version, then Vega's, or why it cannot import it;
 #: not from the working directory (``-c`` puts it first on the module path), as executors
-CHECK_CODE = ("import sys; del sys.path[0]; print('%d.%d' % sys.version_info[:2], flush=True); "
+CHECK_CODE = ("import sys; del sys.path[0]; "
+              "print('%d.%d' % sys.version_info[:2], flush=True); "
               "import vega_runtime.deploy.executor_main, vega_runtime._version as v; "
               "print(v.__version__)")
 #: what ``become`` returns when the interpreter asked for is the one running already
@@ -158,12 +161,20 @@ def executor_environment(environ: Mapping[str, str], pythonpath: Optional[str]) 
 
 def user_paths() -> List[str]:
     """This driver's module path but its Python installation's (its standard library and
-    site-packages): the job's directory, ``PYTHONPATH``'s entries, which a local master's
-    executors in another interpreter keep, as forks of the driver have them."""
-    installed = {os.path.realpath(p) + os.sep for p in
-                 (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-    return [entry for entry in (p or os.getcwd() for p in sys.path)
-            if not any((os.path.realpath(entry) + os.sep).startswith(i) for i in installed)]
+    site-packages, the user's site-packages too): the job's directory, ``PYTHONPATH``'s
+    entries, which a local master's executors in another interpreter keep, as forks of the
+    driver have them."""
+    import site
+
+    installed = [os.path.realpath(p) + os.sep for p in
+                 (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  site.USER_SITE) if p]
+    kept: List[str] = []
+    for entry in (p or os.getcwd() for p in sys.path):
+        if entry not in kept and \
+                not (os.path.realpath(entry) + os.sep).startswith(tuple(installed)):
+            kept.append(entry)
+    return kept
 
 
 def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool = True) -> None:
