@@ -65,7 +65,8 @@ def envs(tmp_path_factory):
 
 
 def _tasks_python(stdout: str):
-    """(the executors' interpreters, the module's name they imported) printed by JOB."""
+    """What JOB printed: the tasks' (interpreter, name of the module only the shipped
+    environment has), and the driver's interpreter."""
     lines = stdout.splitlines()
     return eval(lines[0]), lines[1]
 
