@@ -229,9 +229,8 @@ class FileShipping:
 
         staged = executor_python.stage_archive(archive, os.path.join(self.app_dir, "broadcast"),
                                                name)
-        with open(staged, "rb") as fh:
-            files.materialize(files.AddedFile(name, "archive", staged, -1, staged), fh.read(),
-                              files.prepare_root(self._files_root()))
+        files.materialize(files.AddedFile(name, "archive", staged, -1, staged), b"",
+                          files.prepare_root(self._files_root()), packed=staged)
         self._unpacked_early = {name}
         return staged
 

@@ -274,8 +274,11 @@ def become(order: dict, root: str, module: str, argv: List[str],
     try:
         files.prepare_root(root)
         for name, path in order["archives"]:
-            data = _read(path) if os.path.exists(path) else fetch(path)
-            files.materialize(files.AddedFile(name, "archive", path, -1, path), data, root)
+            added = files.AddedFile(name, "archive", path, -1, path)
+            if os.path.exists(path):  # the driver's copy, on this host: unpacked from there
+                files.materialize(added, b"", root, packed=path)
+            else:
+                files.materialize(added, fetch(path), root)
         path = resolve(given, root)
         unpacked = ",".join(name for name, _ in order["archives"])
         if is_running_interpreter(path):  # as it is, its stages not unpacking them again
@@ -307,11 +310,6 @@ def python_module_flags(module: str) -> List[str]:
     from .forkserver import python_module
 
     return python_module(module)[1:]
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
 
 
 def unpacked_archives(environ: Mapping[str, str]) -> List[str]:

@@ -198,19 +198,21 @@ def read_for_shipping(source: str, kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def materialize(added: AddedFile, data: bytes, root: str) -> str:
+def materialize(added: AddedFile, data: bytes, root: str, packed: str = "") -> str:
     """Write ``added`` under ``root`` (unpacked for directories and archives) and make it
     importable: ``root`` is on ``sys.path`` (``on_module_path``), a zip added with
-    ``add_py_file`` joins it.  Returns its local path."""
+    ``add_py_file`` joins it.  Returns its local path.  ``packed``: an archive's file on
+    this host, unpacked from there (``data`` unused): a packed environment may be
+    gigabytes, which its bytes would hold in memory."""
     import importlib  # (its finders cache what a directory held: a new name is looked up)
 
     try:
-        return _write(added, data, root)
+        return _write(added, data, root, packed)
     finally:
         importlib.invalidate_caches()
 
 
-def _write(added: AddedFile, data: bytes, root: str) -> str:
+def _write(added: AddedFile, data: bytes, root: str, packed: str = "") -> str:
     target = os.path.join(root, added.name)
     if os.path.dirname(target) != root.rstrip(os.sep) or added.name in ("", ".", ".."):
         raise ValueError(f"{added.name!r} is not a name in the SparkFiles directory")
@@ -223,10 +225,12 @@ def _write(added: AddedFile, data: bytes, root: str) -> str:
         from . import archives
 
         with tempfile.TemporaryDirectory(dir=root) as scratch:
-            # an archive keeps its own name (its format is in it) whatever it unpacks as
-            packed = os.path.join(scratch, source_name(added) if added.kind == "archive" else "d.zip")
-            with open(packed, "wb") as out:
-                out.write(data)
+            if not packed:
+                # an archive keeps its own name (its format is in it) whatever it unpacks as
+                packed = os.path.join(scratch, source_name(added) if added.kind == "archive"
+                                      else "d.zip")
+                with open(packed, "wb") as out:
+                    out.write(data)
             # all, or nothing; a directory the driver zipped itself is not held to the ratio
             archives.unpack(packed, os.path.join(scratch, "unpacked"),
                             bounded=added.kind == "archive")
