@@ -8,6 +8,7 @@ other interpreter here has, and a ``.pth`` naming this checkout and the running
 interpreter's site-packages (Vega "installed" in it).
 """
 
+import functools
 import glob
 import os
 import shutil
@@ -21,12 +22,13 @@ import pytest
 from proc_helpers import write_job
 
 from vega_runtime import Context
-from vega_runtime.errors import ExecutorsCannotStart
+from vega_runtime.errors import ExecutorsCannotStart, VegaError
 from vega_runtime.deploy.executor_main import fetch_from_driver
-from vega_runtime.executor_python import ExecutorPythonError
+from vega_runtime.executor_python import ExecutorPythonError, unpack_archives
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTING = "(vega.executor.python, Spark's spark.pyspark.python)"
+PYTHON = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
 JOB = """
     import sys
@@ -47,7 +49,7 @@ def _packed_venv(directory, name: str, with_vega: bool) -> str:
     env = directory / name
     subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(env)],
                    check=True)
-    site = env / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    site = env / "lib" / PYTHON / "site-packages"
     (site / "only_in_shipped_env.py").write_text(f"NAME = {name!r}\n")
     if with_vega:
         (site / "vega.pth").write_text(f"{REPO}\n{sysconfig.get_paths()['purelib']}\n")
@@ -164,10 +166,12 @@ def test_a_python_of_another_minor_version_is_refused():
         "one Python version do not load in another)")
 
 
-def test_a_vega_cluster_runs_the_shipped_python_and_outlives_a_bad_one(envs, multi_host_cluster):
+def test_a_vega_cluster_runs_the_shipped_python_and_outlives_a_bad_one(envs, multi_host_cluster,
+                                                                      tmp_path):
     """On a vega:// master (workers on 127.0.0.2 and .3) executors run the shipped
-    interpreter (the archive it is in can be fetched from the driver before an executor
-    registers, as one on another host does); an absolute path no worker has (the driver cannot check it for them) fails
+    interpreter (the archive it is in is streamed by the driver to an executor before it
+    registers, as to one on another host, and only a file of its broadcast directory is);
+    an absolute path no worker has (the driver cannot check it for them) fails
     that application once the master gives up on its executors, each saying why at the
     end of its log, and the cluster runs the next application."""
     url, secret = multi_host_cluster
@@ -179,11 +183,22 @@ def test_a_vega_cluster_runs_the_shipped_python_and_outlives_a_bad_one(envs, mul
         # what an executor on another host than the driver's fetches before it registers
         staged = os.path.join(ctx.app_dir, "broadcast", "executor-python.environment",
                               "env.tar.gz")
-        fetched = fetch_from_driver(f"127.0.0.1:{ctx.backend.server.port}", secret, staged)
+        fetch = functools.partial(fetch_from_driver, f"127.0.0.1:{ctx.backend.server.port}",
+                                  secret)
+        root = tmp_path / "elsewhere"
+        assert unpack_archives([["environment", staged]], str(root), fetch,
+                               on_this_host=lambda path: False) == ["environment"]
+        with pytest.raises(VegaError) as refused:
+            fetch_from_driver(f"127.0.0.1:{ctx.backend.server.port}", secret, envs[0],
+                              str(tmp_path / "not-sent"))
     assert {(path.endswith("/environment/bin/python"), name) for path, name in tasks} == \
         {(True, "env")}
-    with open(envs[0], "rb") as fh:
-        assert fetched == fh.read()
+    assert (root / "environment" / "lib" / PYTHON / "site-packages" /
+            "only_in_shipped_env.py").read_text() == "NAME = 'env'\n"
+    assert sorted(os.listdir(root)) == ["environment"]  # the fetched archive went
+    assert str(refused.value) == (f"the driver 127.0.0.1:{ctx.backend.server.port} did not "
+                                  f"send env.tar.gz: {envs[0]!r} is not a file of this "
+                                  "driver's")
     bad = {"vega.secret.file": secret, "vega.executor.python": "/nonexistent/bin/python"}
     with Context(master=url, conf=bad) as ctx:
         with pytest.raises(ExecutorsCannotStart) as caught:

@@ -261,26 +261,18 @@ def pending(environ: Mapping[str, str]) -> Optional[dict]:
 
 
 def become(order: dict, root: str, module: str, argv: List[str],
-           fetch: Callable[[str], bytes], keep_fds: tuple = ()) -> int:
+           fetch: Callable[[str, str], None], keep_fds: tuple = ()) -> int:
     """In an executor just started as its worker's interpreter: unpack ``order``'s archives
-    into its SparkFiles ``root`` (each read from its path, or ``fetch(path)`` from the
-    driver where the path is not on this host), then become ``order``'s interpreter running
+    into its SparkFiles ``root`` (each from its path, or, where the path is not on this
+    host, from the file ``fetch(path, local_path)`` writes, fetched from the driver), then
+    become ``order``'s interpreter running
     ``module`` with ``argv`` (``keep_fds`` open across).  Returns ``RUN_AS_IS`` when that
     interpreter is this one, else (1) only if it cannot, having said why on stderr (its
     log)."""
-    from . import files
-
     given = order["python"]
     try:
-        files.prepare_root(root)
-        for name, path in order["archives"]:
-            added = files.AddedFile(name, "archive", path, -1, path)
-            if os.path.exists(path):  # the driver's copy, on this host: unpacked from there
-                files.materialize(added, b"", root, packed=path)
-            else:
-                files.materialize(added, fetch(path), root)
+        unpacked = ",".join(unpack_archives(order["archives"], root, fetch))
         path = resolve(given, root)
-        unpacked = ",".join(name for name, _ in order["archives"])
         if is_running_interpreter(path):  # as it is, its stages not unpacking them again
             os.environ.pop(EXECUTOR_PYTHON_ENV, None)
             os.environ[UNPACKED_ARCHIVES_ENV] = unpacked
@@ -302,6 +294,29 @@ def become(order: dict, root: str, module: str, argv: List[str],
                                     "ship an interpreter built for the workers' system")
         print(f"this executor cannot start: {error}", file=sys.stderr, flush=True)
     return 1
+
+
+def unpack_archives(archives: List[List[str]], root: str, fetch: Callable[[str, str], None],
+                    on_this_host: Callable[[str], bool] = os.path.exists) -> List[str]:
+    """Unpack each ``[NAME, PATH]`` of ``archives`` as NAME in the SparkFiles ``root`` (made
+    if need be): from PATH where it is ``on_this_host`` (the driver's copy), else from the
+    file ``fetch(PATH, local_path)`` writes; their names."""
+    from . import files
+
+    files.prepare_root(root)
+    for name, path in archives:
+        added = files.AddedFile(name, "archive", path, -1, path)
+        if on_this_host(path):
+            files.materialize(added, b"", root, packed=path)
+            continue
+        fetched = os.path.join(root, f".{os.path.basename(path)}")  # (its name: its kind)
+        try:
+            fetch(path, fetched)
+            files.materialize(added, b"", root, packed=fetched)
+        finally:
+            if os.path.exists(fetched):
+                os.remove(fetched)
+    return [name for name, _ in archives]
 
 
 def python_module_flags(module: str) -> List[str]:

@@ -31,8 +31,9 @@ from ..packaging import python_paths, source_copies
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection, load_secret
 from ..net.endpoints import host_port, split_host_port
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
-from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast,
-                            RegisterExecutor, TaskOutput)
+from ..net.cluster_messages import PackageData
+from ..net.messages import BlockData, FetchBlock, FetchBroadcast, RegisterExecutor, TaskOutput
+from ..net.package_stream import receive_file
 from ..net.server import Server
 from ..processes import die_with_parent, end_descendants, own_descendants
 from ..private_files import use_private_umask
@@ -226,19 +227,27 @@ def main(argv=None) -> int:
         end_descendants()
 
 
-def fetch_from_driver(driver: str, secret_file: str, path: str) -> bytes:
-    """The file at ``path`` in the driver's broadcast directory, asked of the driver before
-    this executor registers (the archive its interpreter is in)."""
+def fetch_from_driver(driver: str, secret_file: str, path: str, out_path: str) -> None:
+    """Write the file at ``path`` in the driver's broadcast directory (the archive of the
+    Python this executor is to become) to ``out_path``, as the driver streams it before
+    this executor registers; ``VegaError`` saying why it could not."""
     conn = Connection.connect(*split_host_port(driver), load_secret(secret_file) or b"")
     try:
         conn.send(FetchBroadcast(-1, path))
         reply = conn.recv()
+        if not isinstance(reply, PackageData):
+            raise VegaError(f"the driver {driver} did not send {os.path.basename(path)}: "
+                            f"{getattr(reply, 'error', type(reply).__name__)}")
+        with open(out_path, "wb") as out:
+            digest, failed = receive_file(conn, reply.size, out)
     finally:
         conn.close()
-    if not isinstance(reply, BroadcastData) or reply.error:
-        raise VegaError(f"the driver {driver} did not send {os.path.basename(path)}: "
-                        f"{getattr(reply, 'error', type(reply).__name__)}")
-    return reply.data
+    if failed is not None:
+        raise VegaError(f"{os.path.basename(path)} from the driver could not be written to "
+                        f"{out_path} ({failed.strerror or failed})")
+    if digest != reply.sha256:
+        raise VegaError(f"{os.path.basename(path)} from the driver {driver} does not match "
+                        "its sha256")
 
 
 def hold_to_memory(limit: int) -> None:

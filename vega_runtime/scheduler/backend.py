@@ -94,6 +94,34 @@ def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> Br
                              f"({exc.strerror}): it was destroyed while a job used it")
 
 
+def send_staged_file(conn, request: FetchBroadcast, broadcast_dir: Optional[str]) -> None:
+    """The driver's answer to an executor that asks, before it registers, for a file of
+    this application's broadcast directory (the archive of the Python it is to become):
+    ``PackageData`` (its size and sha256), then its bytes in chunks (``package_stream``:
+    an environment may be past a frame's 1 GiB); else ``BroadcastData`` saying why not."""
+    import hashlib
+
+    from ..net.cluster_messages import PackageData
+    from ..net.package_stream import CHUNK, send_file
+
+    path = None if broadcast_dir is None else path_inside(request.path, broadcast_dir)
+    if path is None:
+        conn.send(BroadcastData(request.broadcast_id, b"",
+                                f"{request.path!r} is not a file of this driver's"))
+        return
+    try:
+        with open(path, "rb") as fh:
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                digest.update(chunk)
+            size = fh.tell()
+            fh.seek(0)
+            conn.send(PackageData(digest.hexdigest(), size))
+            send_file(conn, fh, size)
+    except FileNotFoundError as exc:
+        conn.send(BroadcastData(request.broadcast_id, b"", f"{exc.strerror}: {request.path}"))
+
+
 class TaskQueue:
     """Tasks waiting for an executor, in the order Spark's scheduler offers them.
 

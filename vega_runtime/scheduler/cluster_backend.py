@@ -35,7 +35,7 @@ from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
-                      TaskFinishedEvent, TaskLaunch, broadcast_reply)
+                      TaskFinishedEvent, TaskLaunch, broadcast_reply, send_staged_file)
 from .executor import TaskState
 from .executor_pool import ExecutorPool, PoolRemovals
 from .event_log import EventWriter
@@ -320,7 +320,7 @@ class ClusterBackend(PoolRemovals):
     def _serve_executor(self, conn: Connection) -> None:
         hello = conn.recv()
         while isinstance(hello, FetchBroadcast):  # an executor about to become the Python
-            conn.send(broadcast_reply(hello, self.broadcast_dir))  # the archive holds
+            send_staged_file(conn, hello, self.broadcast_dir)  # that archive holds
             hello = conn.recv()
         self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:

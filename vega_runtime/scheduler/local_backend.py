@@ -638,7 +638,7 @@ def executor_title(executor_id: str, context_id: str, app_dir: str) -> str:
                                     "--driver-pid", str(os.getpid()), "--app-dir", app_dir])
 
 
-def _on_this_host(path: str) -> bytes:
+def _on_this_host(path: str, out_path: str) -> None:
     """(``local[N]``'s executors find the driver's files on their host: nothing is fetched.)"""
     raise FileNotFoundError(path)
 
