@@ -95,8 +95,12 @@ def test_a_tar_member_that_could_escape_is_refused_by_name(ctx, tmp_path, name, 
     path = write_tar(tmp_path / f"{name}.tar", members)
     with pytest.raises(ValueError) as refused:
         ctx.add_archive(path)
-    assert str(refused.value) == (f"archive '{name}.tar' is not unpacked: {problem}; "
-                                  "rebuild it without that")
+    advice = "rebuild it without that"
+    if "outside the directory" in problem:  # (the usual such link: a venv's interpreter)
+        advice += (" (a virtual environment links bin/python to the Python it was made with: "
+                   "make it with python -m venv --copies before packing it, or pack a conda "
+                   "environment with conda-pack)")
+    assert str(refused.value) == f"archive '{name}.tar' is not unpacked: {problem}; {advice}"
     assert outside_untouched()
     assert not os.path.lexists(SparkFiles.get(f"{name}.tar"))
     assert f"file:{path}" not in ctx.list_archives

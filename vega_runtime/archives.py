@@ -38,6 +38,11 @@ from . import packaging
 from .errors import BadArchive
 from .private_files import make_private_dirs
 
+#: what to do about a symbolic link out of the archive: the usual one is a virtual
+#: environment's interpreter (venv-pack's ``bin/python``), a link to the one it was made with
+LINK_OUT_ADVICE = ("rebuild it without that (a virtual environment links bin/python to the "
+                   "Python it was made with: make it with python -m venv --copies before "
+                   "packing it, or pack a conda environment with conda-pack)")
 #: a chain of links longer than this is refused as a loop (Linux's ELOOP limit)
 MAX_LINK_HOPS = 40
 #: what each member of a tar counts for unpacked, besides its header and data: the file
@@ -204,7 +209,8 @@ def _check_links(archive: str, member: str, info: tarfile.TarInfo, links: Dict[s
         raise BadArchive(archive, f"member {info.name!r} is a symbolic link to nothing")
     if info.issym() and _leaves(member, info.linkname, links):
         raise BadArchive(archive, f"member {info.name!r} is a symbolic link to "
-                                  f"{info.linkname!r}, outside the directory it unpacks in")
+                                  f"{info.linkname!r}, outside the directory it unpacks in",
+                         LINK_OUT_ADVICE)
     if info.islnk():
         source = names.get(posixpath.normpath(info.linkname)) \
             if ".." not in info.linkname.split("/") and not info.linkname.startswith("/") else None
