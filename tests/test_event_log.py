@@ -385,9 +385,9 @@ def test_an_event_log_directory_that_cannot_be_made_is_named(tmp_path):
 def test_a_default_event_log_that_cannot_be_written_is_warned_about_not_fatal(tmp_path):
     """A home whose ~/.vega cannot hold the default event log (read-only or missing in many
     containers; here a file in the way, which stops root too) costs the application its
-    event log and summary, with one warning, not the job: nobody asked for that directory.
-    Before, vega submit exited 1 with "job failed: cannot write an event log in ...". A
-    directory that was named still fails (the test above)."""
+    event log, with one warning, not the job nor its summary (counted as it ran): nobody
+    asked for that directory. Before, vega submit exited 1 with "job failed: cannot write
+    an event log in ...". A directory that was named still fails (the test above)."""
     (tmp_path / ".vega").write_text("")
     env = {k: v for k, v in os.environ.items() if k != "VEGA_EVENTLOG_DIR"}
     result = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
@@ -403,6 +403,9 @@ def test_a_default_event_log_that_cannot_be_written_is_warned_about_not_fatal(tm
         f"file is in the way, {tmp_path}/.vega, where a directory above it must be: move "
         "the file away (the directory is made), point vega.eventlog.dir at another "
         "directory, or set it to '' to keep none"]
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"app-\S+ finished in .*: 1 job, 2 stages, 4 tasks .*; no event log",
+                        last), result.stderr
 
 
 def test_the_masters_history_listing_leaves_out_each_logs_stages(tmp_path):

@@ -126,21 +126,26 @@ class ProgressDisplay(JobListener):
 
     def on_application_end(self, summary: dict) -> None:
         """One screen at the end: duration, stages, tasks, shuffle, failed task attempts and
-        stage resubmissions, the event log."""
+        stage resubmissions, the event log (or ``no event log``: the figures were counted as
+        the application ran, with its stages counted, not listed)."""
         if not summary:
             return
-        stages = summary["stages"]
-        resubmitted = sum(1 for s in stages if s["attempt"])
+        if "stages" in summary:
+            stages = len(summary["stages"])
+            resubmitted = sum(1 for s in summary["stages"] if s["attempt"])
+        else:
+            stages, resubmitted = summary["stage_count"], summary["resubmitted_stages"]
         failures = counted(summary['failed_tasks'], "failed task attempt") + (
             f", {counted(resubmitted, 'stage')} resubmitted" if resubmitted else "")
+        log = summary["event_log"]
+        log = "no event log" if log is None else f"event log {log}"
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
-                   f"{counted(summary['jobs'], 'job')}, {counted(len(stages), 'stage')}, "
+                   f"{counted(summary['jobs'], 'job')}, {counted(stages, 'stage')}, "
                    f"{counted(summary['tasks'], 'task')} "
                    f"(task time p50 {summary['task_seconds']['p50']:.3f}s, max "
                    f"{summary['task_seconds']['max']:.3f}s), shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
-                   f"{_bytes(summary['shuffle_read_bytes'])} read, {failures}; "
-                   f"event log {summary['event_log']}", "dim")
+                   f"{_bytes(summary['shuffle_read_bytes'])} read, {failures}; {log}", "dim")
 
     # -- output ----------------------------------------------------------------
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:

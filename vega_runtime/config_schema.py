@@ -481,8 +481,9 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_DRIVER_BIND"),
     Setting("vega.eventlog.dir", "~/.vega/events", parse_location, "path",
             "Where each application appends its event log (JSON lines) for vega history; "
-            "empty disables event logs. The master's web UI lists finished applications "
-            "from the same directory. A named directory that cannot be written fails the "
+            "empty disables event logs (vega submit's end-of-run summary is then counted "
+            "in memory, and says no event log). The master's web UI lists finished "
+            "applications from the same directory. A named directory that cannot be written fails the "
             "Context; the default only warns and keeps no log.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",
             used_by=(DRIVER, MASTER)),
     Setting("vega.eventlog.rolling.enabled", False, parse_bool, "boolean",

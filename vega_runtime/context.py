@@ -49,6 +49,7 @@ listener = lazy_module("vega_runtime.scheduler.listener")
 speculation = lazy_module("vega_runtime.scheduler.speculation")
 map_output = lazy_module("vega_runtime.scheduler.map_output")
 runner = lazy_module("vega_runtime.scheduler.runner")
+run_summary = lazy_module("vega_runtime.scheduler.run_summary")
 resources = lazy_module("vega_runtime.resources")
 serde = lazy_module("vega_runtime.serde")
 checkpoints = lazy_module("vega_runtime.context_checkpoints")
@@ -155,9 +156,14 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._job_status = self._job_status_store()
         self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = self._open_event_log()
+        #: without an event log, the end-of-run summary's figures, counted as jobs run
+        self._run_summary: Optional[run_summary.RunSummary] = None
         if self.event_log is not None:
             self._bus.listeners.append(self.event_log)
             self._clean_event_logs()
+        else:
+            self._run_summary = run_summary.RunSummary(self.app_name, self.master_spec.url)
+            self._bus.listeners.append(self._run_summary)
         self._metrics_server = context_backend.start_driver_metrics(self)
         #: what executors and tasks have and take, the driver's resources discovered
         self.resource_plan = resources.plan(self.conf, self.master_spec.kind, self.master_spec.cores)
@@ -352,6 +358,8 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
             self.event_log.close()
             if not self.event_log.failure:  # a cut-off log summarises less than ran
                 summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
+        elif self._run_summary is not None:
+            summary = self._run_summary.summary(self.context_id)
         self._bus.on_application_end(summary)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

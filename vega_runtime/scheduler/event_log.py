@@ -22,6 +22,7 @@ from ..io.hdfs import HdfsSettings, is_hdfs
 from ..logs import error_summary
 from ..private_files import make_private_dirs, new_private_dir, open_private, open_regular
 from .listener import JobListener
+from .run_summary import percentile, steady_seconds
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class EventWriter(JobListener):
     #: the cores each executor of the application holds (the resource plan's; the Context
     #: sets this), written with each ExecutorAdded (Spark's ``executorInfo.totalCores``)
     executor_cores: int = 0
-    #: when ``application_start`` was written (``_steady_seconds``)
+    #: when ``application_start`` was written (``steady_seconds``)
     _started: Optional[float] = None
 
     def write(self, line: str, flush: bool) -> None:
@@ -124,7 +125,7 @@ class EventWriter(JobListener):
     def application_start(self, app_id: str, app_name: str, master: str, **ids) -> None:
         """``ids``: other names of the application (``context_id``: the Context's own id,
         which names its event log, where ``app_id`` is the master's)."""
-        self._started = _steady_seconds()
+        self._started = steady_seconds()
         self._write("ApplicationStart", app_id=app_id, name=app_name, master=master, **ids)
 
     def application_end(self) -> None:
@@ -135,7 +136,7 @@ class EventWriter(JobListener):
         if self._started is None:
             self._write("ApplicationEnd")
         else:
-            self._write("ApplicationEnd", duration=round(_steady_seconds() - self._started, 3))
+            self._write("ApplicationEnd", duration=round(steady_seconds() - self._started, 3))
 
     def environment(self, settings: List[list], runtime: dict) -> None:
         """The resolved configuration, ``[key, value, where it came from]`` each, and the
@@ -491,7 +492,7 @@ def _summary(events: Iterable[dict], path: str) -> dict:
         "last_updated": last,
         "jobs": jobs, "failed_jobs": failed_jobs, "stages": stages, "tasks": len(durations),
         "failed_tasks": failed_tasks,
-        "task_seconds": {"p50": _percentile(durations, 0.5), "p90": _percentile(durations, 0.9),
+        "task_seconds": {"p50": percentile(durations, 0.5), "p90": percentile(durations, 0.9),
                          "max": round(durations[-1], 4) if durations else 0.0},
         "shuffle_written_bytes": written, "shuffle_read_bytes": read,
         "event_log": path,
@@ -507,15 +508,6 @@ def _duration(start: dict, end: dict) -> float:
     return round(end["time"] - start.get("time", end["time"]), 3)
 
 
-def _steady_seconds() -> float:
-    """Seconds that never jump, counting a suspended host's sleep (CLOCK_BOOTTIME, on Linux;
-    elsewhere the monotonic clock)."""
-    return time.clock_gettime(_STEADY_CLOCK)
-
-
-_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
-
-
 def broken_summary(path: str, error: str) -> dict:
     """What is listed for a log that cannot be summarised at all."""
     return {"app_id": _app_id_of(path), "name": None, "master": None, "started": None,
@@ -529,12 +521,6 @@ def broken_summary(path: str, error: str) -> dict:
 def _app_id_of(path: str) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1]
     return name[:-len(".jsonl")] if name.endswith(".jsonl") else name
-
-
-def _percentile(values: List[float], q: float) -> float:
-    if not values:
-        return 0.0
-    return round(values[min(len(values) - 1, int(q * len(values)))], 4)
 
 
 def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,

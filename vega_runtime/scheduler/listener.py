@@ -102,7 +102,10 @@ class JobListener:
         (signed in with the token), None where there is no UI (local masters)."""
 
     def on_application_end(self, summary: dict) -> None:
-        """The Context stopped; ``summary`` is its event log's summary (or empty)."""
+        """The Context stopped; ``summary`` is its event log's summary (``event_log.summarize``),
+        without a log the same figures counted as it ran (``run_summary.RunSummary``: its
+        stages counted, ``stage_count``, not listed), or empty (a log cut off by a failed
+        write)."""
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         """``outcome``: success, failed, fetch_failed, lost or killed (a started attempt
