@@ -30,6 +30,27 @@ def test_executors_are_forked_at_the_first_job_not_before(fresh_ctx):
     assert len(pids) == 3 and all(pid_alive(pid) for pid in pids)
 
 
+def test_an_executor_that_exits_is_said_lost_by_its_exit_once(fresh_ctx, caplog):
+    """A local[N] task that ends its executor (os._exit(7)): the job's error says how the
+    process ended, as a cluster's does, and the loss is warned of once. Before: 'was lost
+    (process exited or broke its connection (connection to exec-1 closed); its process
+    exited with code 7)', warned twice (the backend's line with the pid, then the
+    scheduler's)."""
+    import re
+
+    from vega_runtime.errors import TaskFailed
+
+    ctx = fresh_ctx("local[2]")
+    with pytest.raises(TaskFailed) as failed:
+        ctx.parallelize(range(1), 1).map(lambda _: os._exit(7)).collect()
+    assert re.fullmatch(r"executor exec-\d on localhost was lost \(its process exited with "
+                        r"code 7\) while running task \d+\.0", failed.value.message), \
+        failed.value.message
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and
+              "lost" in r.getMessage()]
+    assert warned == [failed.value.message], warned
+
+
 def test_executors_forked_for_a_job_in_a_thread_outlive_the_thread(fresh_ctx):
     """A first job run in a thread of its own that then ends: its executors (tied to the
     thread that forked them) serve the next job, from the main thread, as the same

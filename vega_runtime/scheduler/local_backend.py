@@ -326,10 +326,12 @@ class ProcessPoolBackend(PoolRemovals):
             "vega_runtime.scheduler.local_executor_main", argv, _on_this_host,
             keep_fds=(sock.fileno(),))
 
-    def _lose(self, executor_id: str, reason: str, cause: str = "") -> ExecutorLostEvent:
+    def _lose(self, executor_id: str, reason: str, cause: str = "",
+              connection_ended: bool = False) -> ExecutorLostEvent:
         """Forget a dead executor, make sure its process is gone, and describe the loss
         (``cause``: an ``executor_loss.LossCause`` value when the driver knows why; the
-        scheduler then says so, once)."""
+        scheduler then says so, once).  ``connection_ended``: the loss is its connection's
+        end, which its process's end (when it has ended) says better."""
         process = self.processes.pop(executor_id)
         self._places.pop(executor_id, None)
         if process.stalled and cause != LossCause.EXECUTOR_TIMEOUT.value:  # no progress
@@ -349,9 +351,11 @@ class ProcessPoolBackend(PoolRemovals):
         if cause:
             log.info("executor %s (pid %d) removed: %s", executor_id, process.pid, reason)
         else:
-            if ended:
-                reason = f"{reason}; its process {ended}"
-            log.warning("executor %s (pid %d) lost: %s", executor_id, process.pid, reason)
+            if ended:  # (its connection ended because it did, as a cluster's says)
+                reason = f"its process {ended}" if connection_ended else \
+                    f"{reason}; its process {ended}"
+            # (the scheduler warns of the loss, once, in the sentence a cluster's reads)
+            log.info("executor %s (pid %d) lost: %s", executor_id, process.pid, reason)
         # Shuffle files live in the shared app dir, so the outputs survive the process.
         return ExecutorLostEvent(executor_id, HOST, reason, task_ids, outputs_lost=False,
                                  cause=cause)
@@ -436,8 +440,8 @@ class ProcessPoolBackend(PoolRemovals):
             events.append(self._lose(process.executor_id, "it stopped mid-message"))
             return False
         except (ConnectionClosed, ProtocolError, OSError) as exc:
-            events.append(self._lose(process.executor_id,
-                                     f"process exited or broke its connection ({exc})"))
+            events.append(self._lose(process.executor_id, f"it broke its connection ({exc})",
+                                     connection_ended=True))
             return False
         if self.heartbeats is not None:
             self.heartbeats.heard_from(process.executor_id, _now_ms())
