@@ -264,7 +264,7 @@ def test_a_driver_redirect_across_a_tasks_end_leaves_the_drivers_prints_plain(ve
     """A driver thread's ``contextlib.redirect_stdout`` that began while a task ran on
     ``local`` and ended after it put the task's stream back as ``sys.stdout``: every print
     of the driver from then on came as ``[localhost driver task 0] ...``.  (What the task
-    printed meanwhile went to the redirect: ``sys.stdout`` is one for the process.)"""
+    printed meanwhile went to the redirect then: the test below.)"""
     write_job(tmp_path, "sync.py", SYNC + "    task_done = threading.Event()\n")
     job = write_job(tmp_path, "redirects.py", """
         import contextlib, io, sys, threading
@@ -298,6 +298,72 @@ def test_a_driver_redirect_across_a_tasks_end_leaves_the_drivers_prints_plain(ve
     assert result.stdout.splitlines() == [
         "[localhost driver 0.0] task starts", "after the first job",
         "[localhost driver 1.0] the second job's task", "after the second job"]
+
+
+
+def test_a_driver_threads_redirect_gets_its_own_prints_not_the_running_tasks(vega_cli,
+                                                                              tmp_path):
+    """On ``local`` a driver thread's ``contextlib.redirect_stdout`` begun while a job ran
+    on another thread got the tasks' prints (``sys.stdout`` is one for the process), not
+    the terminal with their prefix, as on ``local[N]``, whose tasks print in executors.
+    Now the redirect takes its thread's prints only; one inside a task takes the task's.
+    A redirect begun before a task and ended while it ran put the terminal back as
+    ``sys.stdout``, for the task too: its later prints came without their prefix."""
+    write_job(tmp_path, "sync.py", SYNC + "    second_running = threading.Event()\n"
+                                          "    redirect_ended = threading.Event()\n")
+    job = write_job(tmp_path, "thread_redirect.py", """
+        import contextlib, io, threading
+        import sync
+        from vega_runtime import Context
+
+        def task(x):
+            print("task starts")
+            sync.task_running.set()
+            assert sync.driver_printed.wait(30)
+            print("task prints while the driver redirects")
+            with contextlib.redirect_stdout(io.StringIO()) as own:
+                print("the task's own capture")
+            print("task captured", repr(own.getvalue()))
+
+        with Context() as ctx:
+            job = threading.Thread(target=lambda: ctx.parallelize([1], 1).foreach(task))
+            job.start()
+            assert sync.task_running.wait(30)
+            with contextlib.redirect_stdout(io.StringIO()) as captured:
+                print("the driver's own line")
+                sync.driver_printed.set()
+                job.join()
+                print("the driver's line after the job")
+            print("driver captured", repr(captured.getvalue()))
+            ctx.parallelize([1], 1).foreach(lambda _: print("the second job's task"))
+            print("after the second job")
+
+            def outlives_the_redirect(x):
+                sync.second_running.set()
+                assert sync.redirect_ended.wait(30)
+                print("task after the driver's redirect ended")
+
+            with contextlib.redirect_stdout(io.StringIO()) as before:
+                job = threading.Thread(
+                    target=lambda: ctx.parallelize([1], 1).foreach(outlives_the_redirect))
+                job.start()
+                assert sync.second_running.wait(30)
+            print("driver after its redirect", repr(before.getvalue()))
+            sync.redirect_ended.set()
+            job.join()
+            print("after the third job")
+    """)
+    result = vega_cli("submit", "--master", "local", job)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[localhost driver 0.0] task starts",
+        "[localhost driver 0.0] task prints while the driver redirects",
+        "[localhost driver 0.0] task captured \"the task's own capture\\n\"",
+        "driver captured \"the driver's own line\\nthe driver's line after the job\\n\"",
+        "[localhost driver 1.0] the second job's task", "after the second job",
+        "driver after its redirect ''",
+        "[localhost driver 2.0] task after the driver's redirect ended",
+        "after the third job"], result.stdout
 
 
 POOLED = """

@@ -9,6 +9,7 @@ before the task reports its outcome.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import linecache
@@ -216,12 +217,16 @@ class _Routing:
     and uses its streams, or what was there before for a thread running no task.  A thread
     started by a task's thread (``threading.Thread.start``, which notes the starting
     thread's task from the first task on: Python 3.11 raises no audit event for it) is the
-    task's too, until the task ends."""
+    task's too, until the task ends.  A ``contextlib.redirect_stdout`` (``_stderr``) begun
+    while they are installed is its thread's alone (:meth:`_note_redirects`), as it is in
+    a PySpark or ``local[N]`` driver, whose tasks print in other processes: it put its target
+    as the process's ``sys.stdout``, where the running tasks' prints went too."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.tasks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self.running = 0
+        self.redirects = 0  # redirect_stdout/_stderr of one thread begun while installed
         self.hooked = False  # Thread.start notes the starting thread's task
         self.saved: tuple = ()
         self.installed: tuple = ()
@@ -237,18 +242,19 @@ class _Routing:
         with self.lock:
             if not self.hooked:
                 self._note_thread_starts()
+                self._note_redirects()
                 self.hooked = True
             capture.running = True
             self.tasks[threading.current_thread()] = capture
             self.running += 1
-            if self.running == 1:
+            if self.running == 1 and self.redirects == 0:  # (else still installed)
                 self._install()
 
     def leave(self, capture: OutputCapture) -> None:
         with self.lock:
             capture.running = False
             self.running -= 1
-            if self.running == 0:
+            if self.running == 0 and self.redirects == 0:
                 self._uninstall()
 
     def _install(self) -> None:
@@ -256,8 +262,8 @@ class _Routing:
         if not self.installed:  # made once: a Handler's making takes logging's lock
             self.installed = (_Routed(self, "stdin"), _Routed(self, "out"),
                               _Routed(self, "err"), _RoutedLogHandler(self))
-        # ours may be there still: a driver thread's redirect_stdout that began while a
-        # task ran put them back after it (routed to themselves, each print recursed)
+        # ours may be there still: a driver thread that saved sys.stdout while a task ran
+        # and put it back after it (routed to themselves, each print recursed)
         handlers = [h for h in root.handlers if h is not self.installed[3]]
         if len(handlers) < len(root.handlers):
             handlers[:0] = self.installed[3].plain
@@ -270,12 +276,11 @@ class _Routing:
 
     def _uninstall(self) -> None:
         """Put back what was there, unless the driver has since put something else there
-        (a ``contextlib.redirect_stdout`` of its own, handlers it added: kept)."""
+        (a ``sys.stdout`` it assigned, handlers it added: kept)."""
         root = logging.getLogger()
-        for name, saved, installed in zip(("stdin", "stdout", "stderr"), self.saved,
-                                          self.installed):
+        for name, installed in zip(("stdin", "stdout", "stderr"), self.installed):
             if getattr(sys, name) is installed:
-                setattr(sys, name, saved)
+                setattr(sys, name, installed.plain)
         added = [h for h in root.handlers if h is not self.installed[3]]
         if len(added) < len(root.handlers):
             root.handlers = self.saved[3] + added
@@ -293,6 +298,64 @@ class _Routing:
 
         threading.Thread.start = start_as_the_task  # type: ignore[method-assign]
 
+    def _note_redirects(self) -> None:
+        """Make a ``contextlib.redirect_stdout`` (``_stderr``) that begins while the routed
+        streams are ``sys.stdout``/``stderr`` redirect its own thread only (a task's thread
+        too: what the task prints in it goes to its target), and keep them installed until
+        it ends; one that began before them and ends while they are installed puts back
+        what the threads running no task print to.  A driver's thread capturing a function's
+        prints (``with redirect_stdout(buf): f()``, as notebooks and tests do) while a job
+        ran on another thread got the running tasks' prints in ``buf``, not on the terminal
+        with their prefix."""
+        redirect = contextlib._RedirectStream  # (redirect_stdout's and redirect_stderr's)
+        enter, leave = redirect.__enter__, redirect.__exit__
+
+        @functools.wraps(enter)
+        def redirect_this_thread(self_: contextlib._RedirectStream):
+            with self.lock:
+                routed = getattr(sys, self_._stream)
+                if not isinstance(routed, _Routed):
+                    return enter(self_)
+                ident = threading.get_ident()
+                routed.redirected.setdefault(ident, []).append(self_._new_target)
+                self_._old_targets.append(_ThreadRedirect(routed, ident))
+                self.redirects += 1
+                return self_._new_target
+
+        @functools.wraps(leave)
+        def end_redirect(self_: contextlib._RedirectStream, *exc) -> None:
+            with self.lock:
+                old = self_._old_targets[-1] if self_._old_targets else None
+                current = getattr(sys, self_._stream)
+                if isinstance(old, _ThreadRedirect):
+                    self_._old_targets.pop()
+                    old.end(self_._new_target)
+                    self.redirects -= 1
+                    if self.running == 0 and self.redirects == 0:
+                        self._uninstall()
+                    return
+                if isinstance(current, _Routed) and current in self.installed:
+                    current.plain = self_._old_targets.pop()  # what no task's thread uses
+                    return
+            leave(self_, *exc)
+
+        redirect.__enter__ = redirect_this_thread  # type: ignore[method-assign]
+        redirect.__exit__ = end_redirect  # type: ignore[method-assign]
+
+
+class _ThreadRedirect:
+    """A ``redirect_stdout`` of one thread while the routed streams are installed (what its
+    ``_old_targets`` holds in place of the stream it replaced)."""
+
+    def __init__(self, routed: "_Routed", ident: int) -> None:
+        self.routed, self.ident = routed, ident
+
+    def end(self, target) -> None:
+        stack = self.routed.redirected[self.ident]
+        del stack[len(stack) - 1 - stack[::-1].index(target)]  # (its last: nested, the same)
+        if not stack:
+            del self.routed.redirected[self.ident]
+
 
 class _Routed:
     """``sys.stdout`` (``stderr``, ``stdin``) while tasks run in the driver's process: the
@@ -302,8 +365,13 @@ class _Routed:
     def __init__(self, routing: _Routing, name: str) -> None:
         self._routing, self._name = routing, name
         self.plain = None  # what was there (``_Routing._install``)
+        self.redirected: dict = {}  # thread id: its redirect_stdout targets, innermost last
 
     def _target(self):
+        if self.redirected:
+            targets = self.redirected.get(threading.get_ident())
+            if targets:
+                return targets[-1]
         capture = self._routing.current()
         if capture is None:
             return self.plain
