@@ -307,7 +307,10 @@ class _Routing:
         prints (``with redirect_stdout(buf): f()``, as notebooks and tests do) while a job
         ran on another thread got the running tasks' prints in ``buf``, not on the terminal
         with their prefix."""
-        redirect = contextlib._RedirectStream  # (redirect_stdout's and redirect_stderr's)
+        redirect = getattr(contextlib, "_RedirectStream", None)  # (both redirects' base)
+        probe = redirect and contextlib.redirect_stdout(None)
+        if not all(hasattr(probe, name) for name in ("_stream", "_new_target", "_old_targets")):
+            return  # another Python's internals: its redirects stay process-wide, as before
         enter, leave = redirect.__enter__, redirect.__exit__
 
         @functools.wraps(enter)
