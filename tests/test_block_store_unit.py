@@ -230,3 +230,29 @@ def test_a_block_whose_file_is_gone_serves_none(tmp_path):
     with store.serving((6, 0)) as records:
         assert records is None
     assert not store.removal_waits()
+
+
+def test_a_task_sent_after_a_replica_reads_it_rather_than_computing_it(tmp_path):
+    """The driver counts an executor a holder of a block once it has sent it the copy
+    (``PutBlock``), which the executor's block-manager thread stores in its turn: a task the
+    driver sends next, reading the block, waits for that copy. Before, under load, it found
+    nothing yet and computed the partition again (test_caching's DISK_ONLY_3 test: 60
+    computations, not 30, with two holders killed and the third, a replica, recomputing)."""
+    import threading
+
+    store = BlockStore(str(tmp_path), 1 << 20)
+    block, level = (4, 0), StorageLevel.DISK_ONLY
+    store.replica_coming(block)
+
+    def stored_later():  # (either order passes; before, the task computed at once)
+        store.put(block, ["replica"], level)
+        store.replica_stored(block)
+
+    threading.Timer(0.2, stored_later).start()
+    computed = []
+    records = store.get_or_compute(4, 0, level, lambda: computed.append(1) or iter(["again"]))
+    assert (list(records), computed) == (["replica"], [])
+    store.end_task_reads()
+    store.replica_coming(block)
+    store.replica_stored(block)  # (one that did not unpickle: no wait for it)
+    assert list(store.get_or_compute(4, 0, level, lambda: iter(["again"]))) == ["replica"]

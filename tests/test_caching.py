@@ -99,12 +99,13 @@ def test_a_block_kept_three_times_survives_two_executors_killed(fresh_ctx):
     rdd.persist(StorageLevel.DISK_ONLY_3)
     assert rdd.collect() == list(range(30))
     assert ctx.cached_rdds()[0]["executors"] == ["exec-1", "exec-2", "exec-3"]
+    before = computed.value  # (30, unless the machine's load had a first attempt rerun)
     for holder in ("exec-1", "exec-2"):
         pid = ctx.backend.processes[holder].pid
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     assert rdd.collect() == list(range(30))
-    assert computed.value == 30
+    assert computed.value == before
 
 
 def test_a_cluster_executors_cache_size_is_reported_as_half_its_memory():

@@ -365,9 +365,21 @@ class Executor:
         return CachedBlock(request.request_id, data)
 
     def put_block(self, message: PutBlock) -> None:
-        """Store a replica another executor computed."""
-        level = StorageLevel.named(message.level)
-        self.blocks.put((message.rdd_id, message.partition), pickle.loads(message.data), level)
+        """Store a replica another executor computed (announced by ``block_message_arrived``)."""
+        block = (message.rdd_id, message.partition)
+        try:
+            self.blocks.put(block, pickle.loads(message.data), StorageLevel.named(message.level))
+        finally:
+            self.blocks.replica_stored(block)
+
+    def block_message_arrived(self, message) -> None:
+        """One of ``BLOCK_MESSAGES`` came (in the order the driver sent them), to be applied
+        on the block manager's thread: a task the driver sends after a replica's
+        ``PutBlock``, counting this executor a holder of the block, waits for it to be
+        stored rather than compute it again (Spark's replication is done as the task that
+        cached the block ends)."""
+        if isinstance(message, PutBlock):
+            self.blocks.replica_coming((message.rdd_id, message.partition))
 
     def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc,
                   ctrl_c: CtrlCWatch) -> TaskFinished:

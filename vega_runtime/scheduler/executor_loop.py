@@ -188,6 +188,7 @@ def serve_cancellable(executor: Executor, conn: Connection,
                 elif isinstance(message, RegisteredExecutor):
                     send_heartbeats(conn, message.heartbeat_interval)
                 elif isinstance(message, BLOCK_MESSAGES):
+                    executor.block_message_arrived(message)
                     block_messages.put(message)
                 else:
                     if isinstance(message, LaunchTask):

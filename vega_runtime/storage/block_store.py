@@ -66,6 +66,12 @@ class _Removal:
         self.reads, self.on_removed = reads, on_removed
 
 
+#: seconds a task waits at most for a copy of a block the driver has sent its executor to be
+#: stored (the block manager's thread unpickles it and may write it to disk), before it
+#: reads it elsewhere or computes it
+REPLICA_WAIT = 60.0
+
+
 class BlockStore:
     def __init__(self, directory: str, memory_budget: int):
         self.directory = directory
@@ -93,6 +99,10 @@ class BlockStore:
         #: some of them to end
         self._reads: List[_Read] = []
         self._waiting: List[_Removal] = []
+        #: replicas the driver has sent that are not stored yet (``replica_coming``), by
+        #: block: how many; a task reading one waits for it instead of computing it again
+        self._coming: Dict[BlockId, int] = {}
+        self._came = threading.Condition(self._lock)
 
     def drain_changes(self) -> Tuple[List[list], List[BlockId]]:
         with self._lock:
@@ -159,9 +169,29 @@ class BlockStore:
             replicas, self.to_replicate = self.to_replicate, []
         return replicas
 
+    def replica_coming(self, block: BlockId) -> None:
+        """The driver sent a copy of ``block`` (``PutBlock``), which the block manager's
+        thread stores in its turn: a task arriving after it finds it (``replica_stored``)."""
+        with self._lock:
+            self._coming[block] = self._coming.get(block, 0) + 1
+
+    def replica_stored(self, block: BlockId) -> None:
+        """A copy ``replica_coming`` announced is stored, or given up (it did not unpickle)."""
+        with self._lock:
+            left = self._coming.pop(block, 0) - 1
+            if left > 0:
+                self._coming[block] = left
+            self._came.notify_all()
+
+    def _wait_for_replica(self, block: BlockId, timeout: float = REPLICA_WAIT) -> None:
+        with self._lock:
+            self._came.wait_for(lambda: block not in self._coming, timeout)
+
     def get_or_compute(self, rdd_id: int, partition: int, level: StorageLevel,
                        compute: Callable[[], Iterator]) -> Iterator:
         block = (rdd_id, partition)
+        if block in self._coming:  # the driver counts this executor a holder already
+            self._wait_for_replica(block)
         held = self._held(block)
         if held is not None:
             return held
