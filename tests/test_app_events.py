@@ -529,3 +529,45 @@ def test_a_stage_submitted_while_two_jobs_run_belongs_to_the_job_whose_graph_has
     ])
     assert {key: stage.job_id for key, stage in app.stages.items()} == \
         {(0, 0): 0, (2, 0): 1, (1, 0): 0}
+
+
+def test_a_drivers_clock_set_back_mid_run_never_ends_a_span_before_it_started():
+    """The driver's wall clock set back an hour (NTP, a VM restored) while a job and its
+    stage ran: each end is its start plus the steady seconds between their events
+    (``elapsed``), the application's duration its end's steady ``duration``; without them (a
+    log of before) an end is at its start at the earliest.  Its end read 3,590 s before
+    its start, its duration -3,590,000 ms."""
+    def events(steady: bool):
+        def at(t, elapsed, **e):
+            return {**e, "time": t, **({"elapsed": elapsed} if steady else {})}
+        return [
+            at(1000.0, 0.0, event="ApplicationStart", app_id="app-1", name="stepped",
+               master="local"),
+            at(1001.0, 1.0, event="JobStart", job_id=0, description="count"),
+            at(1001.0, 1.0, event="JobGraph", job_id=0, stages=[stage(0, [], 0)]),
+            at(1001.5, 1.5, event="StageSubmitted", stage_id=0, attempt=0, name="count",
+               num_tasks=2),
+            at(1004.0 - 3600.0, 4.0, event="StageCompleted", stage_id=0, failure=None),
+            at(1005.0 - 3600.0, 5.0, event="JobEnd", job_id=0, succeeded=True),
+            at(1010.0 - 3600.0, 10.0, event="ApplicationEnd",
+               **({"duration": 10.0} if steady else {}))]
+
+    app = replay("app-1", events(steady=True))
+    attempt = docs.application_info(app, running=False)["attempts"][0]
+    assert (attempt["startTimeEpoch"], attempt["endTimeEpoch"], attempt["duration"]) == \
+        (1_000_000, 1_010_000, 10_000)
+    job = docs.job_data(app, app.jobs[0])
+    assert (job["submissionTime"], job["completionTime"]) == \
+        (docs.spark_date(1001.0), docs.spark_date(1005.0))
+    assert docs.stage_data(app, app.stages[(0, 0)], False)["completionTime"] == \
+        docs.spark_date(1004.0)
+
+    before = replay("app-1", events(steady=False))
+    attempt = docs.application_info(before, running=False)["attempts"][0]
+    assert (attempt["endTimeEpoch"], attempt["duration"]) == (1_000_000, 0)
+    assert docs.job_data(before, before.jobs[0])["completionTime"] == docs.spark_date(1001.0)
+
+    # running, its clock set back: as long as its events say it has run at least
+    running = replay("app-1", events(steady=True)[:-2])
+    assert docs.application_info(running, running=True, now=1006.0 - 3600.0)[
+        "attempts"][0]["duration"] == 4_000

@@ -1,8 +1,8 @@
 """The master's estimate of each driver's clock (deploy/driver_clocks.py), on fake clocks:
 the REST API times a running application on it."""
 
-from vega_runtime.deploy.driver_clocks import (FRESH_SECONDS, SAME_CLOCK_SECONDS, DriverClocks,
-                                               last_event_time)
+from vega_runtime.deploy.driver_clocks import (FRESH_SECONDS, SAME_CLOCK_SECONDS, STEP_SECONDS,
+                                               DriverClocks, last_event_time)
 
 
 class Clocks:
@@ -70,9 +70,11 @@ def test_clocks_that_agree_within_the_relays_latency_are_the_same():
     assert drivers.offset("app-1") == -SAME_CLOCK_SECONDS - 1.0
 
 
-def test_the_smallest_delay_stands_until_it_is_old():
+def test_the_smallest_delay_stands_until_it_is_old_or_the_clock_steps_back():
     """A batch that came late (its events 4 s old) does not move the estimate a prompt one
-    made; one that stays late (the driver's clock stepped back) does, ``FRESH_SECONDS`` on."""
+    made; one that stays late does, ``FRESH_SECONDS`` on; a driver's clock set back more than
+    ``STEP_SECONDS`` (NTP, a VM restored) is followed at once (it was ``FRESH_SECONDS`` on,
+    the times of a running application off by the step until then)."""
     clocks = Clocks()
     drivers = _driver_clocks(clocks)
     drivers.heard("app-1", _events(clocks.wall - 600.0))  # ten minutes behind
@@ -83,11 +85,14 @@ def test_the_smallest_delay_stands_until_it_is_old():
     drivers.heard("app-1", _events(clocks.wall + 3000.0))  # stepped forward: taken at once
     assert drivers.offset("app-1") == -3000.0
     clocks.pass_(1.0)
-    drivers.heard("app-1", _events(clocks.wall - 3600.0))  # stepped back
-    assert drivers.offset("app-1") == -3000.0
-    clocks.pass_(FRESH_SECONDS + 0.5)
-    drivers.heard("app-1", _events(clocks.wall - 3600.0))
+    drivers.heard("app-1", _events(clocks.wall - 3600.0))  # stepped back: taken at once
     assert drivers.offset("app-1") == 3600.0
+    clocks.pass_(1.0)
+    drivers.heard("app-1", _events(clocks.wall - 3600.0 - STEP_SECONDS + 1.0))  # a late one
+    assert drivers.offset("app-1") == 3600.0
+    clocks.pass_(FRESH_SECONDS + 0.5)
+    drivers.heard("app-1", _events(clocks.wall - 3605.0))
+    assert drivers.offset("app-1") == 3605.0
 
 
 def test_a_forgotten_driver_is_on_this_hosts_clock():

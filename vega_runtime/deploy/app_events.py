@@ -125,6 +125,9 @@ class AppRecord(Record):
     started: float = 0.0
     ended: Optional[float] = None
     last_event: float = 0.0
+    #: its seconds from start to end on a clock that does not jump (its ApplicationEnd's
+    #: ``duration``), None when not ended or not known (a log of before)
+    duration: Optional[float] = None
     jobs: Dict[int, JobRecord]
     stages: Dict[Tuple[int, int], StageAttempt]
     #: the latest stage_graph.stage_info seen for each stage id (of a retained attempt, or
@@ -141,7 +144,7 @@ class AppRecord(Record):
     running_job: Optional[int] = None
 
     def __init__(self, app_id, context_id="", name="", master="", started=0.0, ended=None,
-                 last_event=0.0, jobs=_NEW, stages=_NEW, stage_info=_NEW, executors=_NEW,
+                 last_event=0.0, duration=None, jobs=_NEW, stages=_NEW, stage_info=_NEW, executors=_NEW,
                  blocks=_NEW, settings=_NEW, runtime=_NEW, error="", running_job=None):
         self.app_id = app_id
         self.context_id = context_id
@@ -150,6 +153,7 @@ class AppRecord(Record):
         self.started = started
         self.ended = ended
         self.last_event = last_event
+        self.duration = duration
         self.jobs = {} if jobs is _NEW else jobs
         self.stages = {} if stages is _NEW else stages
         self.stage_info = {} if stage_info is _NEW else stage_info
@@ -166,6 +170,11 @@ class AppRecord(Record):
         self._latest: Dict[int, StageAttempt] = {}
         #: the attempt each started, not yet ended task runs in, by (stage id, task id)
         self._running: Dict[Tuple[int, int], StageAttempt] = {}
+        #: the ``elapsed`` (steady seconds since the application started) of each running
+        #: job's start, by ("job", job id), and stage attempt's, by (stage id, attempt)
+        self._elapsed: Dict[tuple, float] = {}
+        #: the largest ``elapsed`` seen: how long it has run at least, whatever its clock
+        self.least_duration = 0.0
         #: finished jobs and stage attempts, oldest first (what retention drops); made at
         #: the first one: two empty deques are 1.5 KB, and the master's list of applications
         #: keeps a record that never replays a job for every event log it lists
@@ -275,15 +284,52 @@ def apply(app: AppRecord, events: List[dict]) -> None:
     app.blocks = {k: v for k, v in app.blocks.items() if v}
 
 
+def _seconds(value) -> bool:
+    """Whether ``value`` is a count of seconds (a finite number, not negative)."""
+    return type(value) in (int, float) and value - value == 0.0 and value >= 0
+
+
+def _started_elapsed(app: AppRecord, key: tuple, e: dict) -> None:
+    """Keep the steady seconds of the start of the job or stage attempt ``key`` (event
+    ``e``), for ``_end_time``."""
+    if _seconds(e.get("elapsed")):
+        app._elapsed[key] = e["elapsed"]
+
+
+def _end_time(app: AppRecord, key: tuple, start: float, at: float, e: dict) -> float:
+    """When the job or stage attempt ``key`` that started at ``start`` ended (event ``e``,
+    written ``at``): its end's time, but never before its start plus the steady seconds it
+    took (a driver's wall clock set back while it ran, by NTP or a VM restored, would end
+    it before it started), nor, without them (a log of before), before its start.
+
+    >>> app = AppRecord("app-1")
+    >>> _started_elapsed(app, ("job", 0), {"elapsed": 2.0})
+    >>> _end_time(app, ("job", 0), 100.0, 40.0, {"elapsed": 7.5})   # set back a minute
+    105.5
+    >>> _end_time(app, ("job", 1), 100.0, 40.0, {})
+    100.0
+    """
+    began, elapsed = app._elapsed.pop(key, None), e.get("elapsed")
+    took = elapsed - began if began is not None and _seconds(elapsed) and elapsed >= began \
+        else 0.0
+    return max(at, start + took)
+
+
 def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optional[int]:
     """``apply`` one event; the running job after it."""
     kind, at = e["event"], e["time"]
     app.last_event = max(app.last_event, at)
+    if _seconds(e.get("elapsed")):
+        app.least_duration = max(app.least_duration, e["elapsed"])
     if kind == "ApplicationStart":
         app.name, app.master, app.started = e.get("name") or "", e.get("master") or "", at
         app.context_id = e.get("context_id") or ""
     elif kind == "ApplicationEnd":
-        app.ended = at
+        duration = e.get("duration")
+        if not _seconds(duration):  # a log of before: its events' steady seconds, if any
+            duration = e.get("elapsed") if _seconds(e.get("elapsed")) else None
+        app.duration = duration
+        app.ended = max(at, app.started + (duration or 0.0))
     elif kind == "Environment":
         settings, runtime = e.get("settings", []), e.get("runtime", {})
         if not (isinstance(settings, list) and isinstance(runtime, dict) and all(
@@ -296,6 +342,7 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
                                           job_description=e.get("job_description"),
                                           tags=list(e.get("job_tags", [])))
         running_job = e["job_id"]
+        _started_elapsed(app, ("job", e["job_id"]), e)
     elif kind == "JobGraph" and e["job_id"] in app.jobs:
         app.jobs[e["job_id"]].graph = e["stages"]
         for stage in e["stages"]:
@@ -304,7 +351,8 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
         job = app.jobs[e["job_id"]]
         if job.completed is None:
             app._job_finished(job.job_id)
-        job.completed, job.succeeded, job.error = at, e["succeeded"], e.get("error")
+        job.completed = _end_time(app, ("job", job.job_id), job.submitted, at, e)
+        job.succeeded, job.error = e["succeeded"], e.get("error")
         app._forget_unsubmitted(job)
         running_job = None if running_job == e["job_id"] else running_job
     elif kind == "StageSubmitted":
@@ -313,12 +361,15 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
                                        e["num_tasks"], _job_of_stage(app, e["stage_id"],
                                                                      running_job), at)
         app._add_attempt(app.stages[key])
+        _started_elapsed(app, key, e)
     elif kind == "StageCompleted":
         stage = app.latest_attempt(e["stage_id"])
         if stage is not None:
             if stage.completed is None:
                 app._stage_finished(stage)
-            stage.completed, stage.failure = at, e.get("failure")
+            stage.completed = _end_time(app, (stage.stage_id, stage.attempt),
+                                        stage.submitted, at, e)
+            stage.failure = e.get("failure")
     elif kind == "TaskStart":
         stage = app.latest_attempt(e["stage_id"])
         if stage is not None:

@@ -11,9 +11,13 @@ The master takes each driver's now as its own less an offset measured as events 
 time a batch of relayed events arrives less the time of its last event.  That is the
 difference of the clocks plus the time the batch took to come (the driver relays lines in
 batches, within half a second or so), so the smallest offset of the last ``FRESH_SECONDS``
-is kept; a driver's clock that steps back (its offsets grow) is followed once that smallest
-one is older than that.  Offsets within ``SAME_CLOCK_SECONDS`` are taken for clocks that
-agree (what is seen is then the relay's latency, not a difference of the clocks)."""
+is kept; one over ``STEP_SECONDS`` larger is no relay's latency but a driver's clock
+stepped back (NTP, a VM restored), taken at once (waiting for the smallest to go stale
+left a running application's times off by the step for ``FRESH_SECONDS``).  Offsets within
+``SAME_CLOCK_SECONDS`` are taken for clocks that agree (what is seen is then the relay's
+latency, not a difference of the clocks).  The offsets are this master's memory, not kept
+across its restart: one that restarts takes a driver's clock for its own until the
+driver's next events come."""
 
 from __future__ import annotations
 
@@ -26,6 +30,10 @@ from typing import Callable, Dict, Optional, Tuple
 SAME_CLOCK_SECONDS = 2.0
 #: How long the smallest offset seen stands before a larger one replaces it (seconds).
 FRESH_SECONDS = 10.0
+#: An offset this much larger than the smallest is a driver's clock set back, not a batch
+#: that came late (seconds: the driver relays within a second or so; a master too busy to
+#: read for longer is set right by the next prompt batch, a smaller offset taken at once).
+STEP_SECONDS = 30.0
 #: the time of an event-log line (``{"event": "...", "time": 1796612866.85, ...}``)
 _TIME = re.compile(r'"time": (-?[0-9][0-9.eE+-]*)')
 #: the lines of events written with the time they happened, maybe long before
@@ -77,7 +85,8 @@ class DriverClocks:
         offset, at = self._wall() - event_time, self._monotonic()
         with self._lock:
             known = self._offsets.get(app_id)
-            if known is None or offset <= known[0] or at - known[1] > FRESH_SECONDS:
+            if known is None or offset <= known[0] or at - known[1] > FRESH_SECONDS \
+                    or offset - known[0] > STEP_SECONDS:
                 self._offsets[app_id] = (offset, at)
 
     def forget(self, app_id: str) -> None:

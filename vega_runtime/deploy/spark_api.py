@@ -554,7 +554,10 @@ def ended_at_last_event(app: AppRecord, noticed: Optional[float] = None) -> AppR
     history server lists it: ``application_info``'s ``incomplete``).  A copy: the cached
     replay goes on from where it was."""
     over = copy.copy(app)
-    over.ended = noticed if noticed is not None else app.last_event or app.started
+    # not before its last event: the driver's clock offset is an estimate (stale for a
+    # while after a driver's clock stepped, unknown after this master restarted)
+    last = app.last_event or app.started
+    over.ended = max(noticed, last) if noticed is not None else last
     return over
 
 

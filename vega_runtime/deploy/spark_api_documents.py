@@ -111,7 +111,9 @@ def application_info(app: AppRecord, running: bool, incomplete: bool = False,
     application no more): as Spark's history server lists such an attempt, ``completed``
     false, ``endTime`` -1 and ``duration`` 0, whatever ``app.ended`` its pages end it at.
     A running one's duration is up to ``now`` (default the current time), on the clock of
-    its events: its driver's."""
+    its events: its driver's; an ended one's is its steady seconds (``app.duration``) when
+    its end says them.  Neither is negative, nor is an end before the start (a driver's
+    clock set back: ``app_events._end_time``)."""
     completed = not incomplete and (app.completed or not running)
     end = None if incomplete else app.ended if app.ended is not None else \
         (None if running else app.last_event)
@@ -120,8 +122,10 @@ def application_info(app: AppRecord, running: bool, incomplete: bool = False,
         "lastUpdated": spark_date(app.last_event or app.started),
         # (the difference of the epochs, as Spark's: rounding each apart could differ by 1)
         "duration": 0 if incomplete or not app.started else
-        _ms(end if end is not None else time.time() if now is None else now) -
-        _ms(app.started),
+        _ms(app.duration) if end is not None and app.duration is not None else
+        max(_ms(app.least_duration),
+            _ms(end if end is not None else time.time() if now is None else now) -
+            _ms(app.started)),
         "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed,
         "appSparkVersion": app.runtime.get("vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,
@@ -184,7 +188,8 @@ def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dic
     tasks = [t for s in stage_attempts for t in attempts(app, s, now)]
     done = [t for t in tasks if t["state"] == "success"]
     # a job its application ended without ending (its driver was killed) is over, failed
-    ended = job.completed if job.completed is not None else app.ended
+    ended = job.completed if job.completed is not None else \
+        None if app.ended is None else max(app.ended, job.submitted)
     # a stage of the job that has not run is pending while the job runs (its parents run
     # first), skipped once it is over (Spark's rule: its map output was there already)
     skipped = [s for s in job.graph if s["stage_id"] not in ran] if ended is not None else []

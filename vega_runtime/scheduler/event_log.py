@@ -111,6 +111,10 @@ class EventWriter(JobListener):
         """Append one event (that happened ``at``, else now); task-level events are
         buffered (as Spark's event logger does), the next application, job or stage event
         flushes them."""
+        if at is None and self._started is not None:
+            # the steady seconds since the start: a reader times what ends with them, as
+            # the wall clock of ``time`` may step back between a job's start and its end
+            fields["elapsed"] = round(steady_seconds() - self._started, 3)
         line = json.dumps({"event": event, "time": time.time() if at is None else at, **fields})
         self.write(line, flush)
         for write in self._tees:
