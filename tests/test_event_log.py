@@ -37,7 +37,8 @@ def test_a_driver_whose_clock_is_set_back_an_hour_ran_for_as_long_as_it_ran(tmp_
     """The wall clock set back an hour while a Context runs (an NTP step, a clock set by
     hand): its summary (what `vega submit` prints at the end, `vega history`) gives the
     seconds it ran, measured on a clock that does not jump (it said -3,599 s), though its
-    end's time is the wall clock's, an hour before its start's."""
+    end's time is the wall clock's, an hour before its start's; so does its REST duration,
+    its endTime at its startTime plus those seconds at the earliest."""
     from vega_runtime.scheduler import event_log
 
     began = time.monotonic()
@@ -53,6 +54,14 @@ def test_a_driver_whose_clock_is_set_back_an_hour_ran_for_as_long_as_it_ran(tmp_
     assert events[-1]["time"] < events[0]["time"] - 3500.0
     summary = event_log.summarize(ctx.event_log.path)
     assert 0.0 <= summary["duration_seconds"] <= ran + 0.001, (summary, ran)
+    # and the REST API's (a master's, Spark's history server's) end is not before its start
+    from vega_runtime.deploy import spark_api_documents as docs
+    from vega_runtime.deploy.app_events import replay
+
+    attempt = docs.application_info(replay("app", events), running=False)["attempts"][0]
+    assert attempt["endTimeEpoch"] >= attempt["startTimeEpoch"]
+    assert 0 <= attempt["duration"] <= ran * 1000 + 1, (attempt, ran)
+    assert all(e["elapsed"] >= 0 for e in events if e["event"].startswith(("Job", "Stage")))
 
 
 def test_vega_history_lists_and_summarises_applications(tmp_path):
