@@ -173,8 +173,6 @@ class AppRecord(Record):
         #: the ``elapsed`` (steady seconds since the application started) of each running
         #: job's start, by ("job", job id), and stage attempt's, by (stage id, attempt)
         self._elapsed: Dict[tuple, float] = {}
-        #: the largest ``elapsed`` seen: how long it has run at least, whatever its clock
-        self.least_duration = 0.0
         #: finished jobs and stage attempts, oldest first (what retention drops); made at
         #: the first one: two empty deques are 1.5 KB, and the master's list of applications
         #: keeps a record that never replays a job for every event log it lists
@@ -319,8 +317,6 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
     """``apply`` one event; the running job after it."""
     kind, at = e["event"], e["time"]
     app.last_event = max(app.last_event, at)
-    if _seconds(e.get("elapsed")):
-        app.least_duration = max(app.least_duration, e["elapsed"])
     if kind == "ApplicationStart":
         app.name, app.master, app.started = e.get("name") or "", e.get("master") or "", at
         app.context_id = e.get("context_id") or ""

@@ -113,7 +113,8 @@ def application_info(app: AppRecord, running: bool, incomplete: bool = False,
     A running one's duration is up to ``now`` (default the current time), on the clock of
     its events: its driver's; an ended one's is its steady seconds (``app.duration``) when
     its end says them.  Neither is negative, nor is an end before the start (a driver's
-    clock set back: ``app_events._end_time``)."""
+    clock set back: ``app_events._end_time``), nor a running one's less than its events
+    span (its driver's clock set back while it runs)."""
     completed = not incomplete and (app.completed or not running)
     end = None if incomplete else app.ended if app.ended is not None else \
         (None if running else app.last_event)
@@ -123,8 +124,8 @@ def application_info(app: AppRecord, running: bool, incomplete: bool = False,
         # (the difference of the epochs, as Spark's: rounding each apart could differ by 1)
         "duration": 0 if incomplete or not app.started else
         _ms(app.duration) if end is not None and app.duration is not None else
-        max(_ms(app.least_duration),
-            _ms(end if end is not None else time.time() if now is None else now) -
+        max(0, _ms(end if end is not None else
+                   max(time.time() if now is None else now, app.last_event)) -
             _ms(app.started)),
         "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed,
         "appSparkVersion": app.runtime.get("vegaVersion", ""),
