@@ -102,3 +102,20 @@ def test_a_forgotten_driver_is_on_this_hosts_clock():
     drivers.forget("app-1")
     drivers.forget("app-1")
     assert drivers.now("app-1") == clocks.wall
+
+
+def test_what_a_master_keeps_across_its_restart_stands_until_the_next_events():
+    """``offsets`` is saved when an estimate is new or moves by more than the relay's
+    latency (``heard`` says so); ``restore`` takes it back, and the driver's next batch
+    replaces it whatever it measures."""
+    clocks = Clocks()
+    drivers = _driver_clocks(clocks)
+    assert drivers.heard("app-1", _events(clocks.wall - 600.0)) is True  # new
+    clocks.pass_(1.0)
+    assert drivers.heard("app-1", _events(clocks.wall - 599.5)) is False  # (0.5 s closer: no save)
+    assert drivers.heard("app-1", _events(clocks.wall - 3600.0)) is True  # set back
+    restarted = _driver_clocks(clocks)
+    restarted.restore(drivers.offsets())
+    assert restarted.offset("app-1") == 3600.0
+    restarted.heard("app-1", _events(clocks.wall - 3603.0))  # a late batch, but the first
+    assert restarted.offset("app-1") == 3603.0

@@ -261,3 +261,29 @@ def test_a_driver_that_died_with_the_master_leaves_the_zip_its_kept_application_
     assert [(a["id"], a["state"]) for a in status["applications"]] == [("app-1", "finished")]
     assert [(d["id"], d["state"]) for d in status["drivers"]] == [("driver-1", "failed")]
     assert os.listdir(packages) == [f"{sha}.zip"]
+
+
+def test_a_restarted_master_keeps_how_far_each_drivers_clock_is(tmp_path):
+    """A driver an hour behind: a restarted master took its clock for its own until its
+    next events (an idle driver's running application ran an hour longer, a driver killed
+    meanwhile ended an hour late), now it keeps the offset it had measured, and saves it
+    again."""
+    import json
+    import time
+
+    RecoveryStore(str(tmp_path)).save(
+        {"app-1": {"name": "behind", "state": "running", "submitted": 100.0, "ended": None,
+                   "driver_clock_offset": 3600.0},
+         "app-2": {"name": "agrees", "state": "running", "submitted": 100.0, "ended": None}},
+        {}, [])
+    master = Master(master_conf(tmp_path), None)
+    try:
+        before = time.time()
+        assert before - 3601.0 < master.driver_clocks.now("app-1") <= time.time() - 3600.0
+        assert master.driver_clocks.offset("app-2") == 0.0
+        master.save_state()
+    finally:
+        master.stop()
+    saved = json.loads((tmp_path / "recovery" / "state.json").read_text())["apps"]
+    assert saved["app-1"]["driver_clock_offset"] == 3600.0
+    assert "driver_clock_offset" not in saved["app-2"]

@@ -15,9 +15,9 @@ is kept; one over ``STEP_SECONDS`` larger is no relay's latency but a driver's c
 stepped back (NTP, a VM restored), taken at once (waiting for the smallest to go stale
 left a running application's times off by the step for ``FRESH_SECONDS``).  Offsets within
 ``SAME_CLOCK_SECONDS`` are taken for clocks that agree (what is seen is then the relay's
-latency, not a difference of the clocks).  The offsets are this master's memory, not kept
-across its restart: one that restarts takes a driver's clock for its own until the
-driver's next events come."""
+latency, not a difference of the clocks).  The master keeps the offsets across its restart
+(its recovery state, written when one is new or moves by over ``SAME_CLOCK_SECONDS``), until
+the drivers' next events measure them again."""
 
 from __future__ import annotations
 
@@ -77,17 +77,34 @@ class DriverClocks:
         #: app id -> (offset: this host's time less the driver's, when it was measured)
         self._offsets: Dict[str, Tuple[float, float]] = {}
 
-    def heard(self, app_id: str, events: str) -> None:
-        """A batch of event-log lines ``events`` of ``app_id`` arrived now."""
+    def heard(self, app_id: str, events: str) -> bool:
+        """A batch of event-log lines ``events`` of ``app_id`` arrived now: whether the
+        estimate of its driver's clock is new or moved by over ``SAME_CLOCK_SECONDS`` (worth
+        keeping across a restart: ``offsets``)."""
         event_time = last_event_time(events)
         if event_time is None:
-            return
+            return False
         offset, at = self._wall() - event_time, self._monotonic()
         with self._lock:
             known = self._offsets.get(app_id)
             if known is None or offset <= known[0] or at - known[1] > FRESH_SECONDS \
                     or offset - known[0] > STEP_SECONDS:
                 self._offsets[app_id] = (offset, at)
+                return known is None or abs(offset - known[0]) > SAME_CLOCK_SECONDS
+        return False
+
+    def offsets(self) -> Dict[str, float]:
+        """Each application's offset as measured, for a restarted master's ``restore``."""
+        with self._lock:
+            return {app_id: offset for app_id, (offset, _) in self._offsets.items()}
+
+    def restore(self, offsets: Dict[str, float]) -> None:
+        """Take ``offsets`` (``offsets`` of this master before it restarted) until the
+        drivers' next events, whatever those measure (they are as stale as can be)."""
+        stale = self._monotonic() - FRESH_SECONDS - 1.0
+        with self._lock:
+            for app_id, offset in offsets.items():
+                self._offsets.setdefault(app_id, (offset, stale))
 
     def forget(self, app_id: str) -> None:
         with self._lock:

@@ -127,6 +127,9 @@ class Master(StatusQueries):
                                  conf["vega.scheduler.mode"],
                                  conf["vega.master.retained_applications"],
                                  conf["vega.master.driver_timeout"])
+        self.driver_clocks.restore({app_id: r["driver_clock_offset"] for app_id, r
+                                    in self.state.recovered.items()
+                                    if "driver_clock_offset" in r})
         self.packages = PackageStore(self.work_dir, self.clock, conf["vega.package.max_size"])
         # what a forgotten driver left (its package is not in the state), or an upload cut off
         used = {r.get("package_sha", "") for r in self.state.recovered.values()} | \
@@ -317,7 +320,10 @@ class Master(StatusQueries):
         with self.lock:
             snapshot = self.state.snapshot()
             drivers = list(self.state.recovered_drivers)
-        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.records()
+        offsets = self.driver_clocks.offsets()
+        apps = {app_id: {**record, "driver_clock_offset": offsets[app_id]}
+                if app_id in offsets else record for app_id, record in snapshot["apps"].items()}
+        return apps, snapshot["workers"], drivers + self.drivers.records()
 
     def _forget(self, action: ForgetApplication) -> None:
         """An application forgotten a TTL after it ended, or beyond those retained: its

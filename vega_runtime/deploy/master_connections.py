@@ -168,7 +168,8 @@ class MasterConnections:
                         master.handle(HeartbeatReceived(session))
                     elif isinstance(message, AppEvents):
                         events_file.write(message.text)
-                        master.driver_clocks.heard(app.app_id, message.text)
+                        if master.driver_clocks.heard(app.app_id, message.text):
+                            master.save_state()  # kept across a restart
                     elif isinstance(message, AppMetrics):
                         try:
                             snapshot = checked_snapshot(message.snapshot_json)

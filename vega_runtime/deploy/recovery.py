@@ -142,7 +142,9 @@ _OPTIONAL_NUMBER = (int, float, type(None))
 #: of a record the master reads back with [] or computes with are required
 APP_FIELDS = {"name": str, "state": str, "submitted": _NUMBER, "ended": _OPTIONAL_NUMBER}
 APP_OPTIONAL = {"next_executor": int, "package_sha": str, "executor_size": list,
-                "driver_id": str, "driver_host": str, "driver_port": int}
+                "driver_id": str, "driver_host": str, "driver_port": int,
+                # this master's clock less the driver's (driver_clocks.DriverClocks)
+                "driver_clock_offset": _NUMBER}
 WORKER_FIELDS = {"host": str, "port": int, "cores": int, "memory": int, "labels": list,
                  "state": str}
 WORKER_OPTIONAL = {"resources": dict, "gone": _OPTIONAL_NUMBER}
