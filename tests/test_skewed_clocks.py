@@ -176,3 +176,79 @@ def test_tasks_on_a_worker_ten_minutes_behind_launch_within_their_stage(tmp_path
             json.dumps(stage)[:600]
         assert all(submitted <= at <= completed for at in launches), (submitted, launches,
                                                                        completed)
+
+
+#: a driver whose one-task job runs until its own clock has been set back (the test writes
+#: the step into its libfaketime timestamp file), then ends
+STEPPED_JOB = '''
+import os, sys, threading, time
+from vega_runtime import Context
+
+release = sys.argv[1]
+
+def wait(x):
+    deadline = time.monotonic() + 120
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return x
+
+ctx = Context(app_name="stepped-driver")
+began, counted = time.time(), []
+job = threading.Thread(target=lambda: counted.append(
+    ctx.parallelize(range(1), 1).map(wait).count()))
+job.start()
+print("started", flush=True)
+deadline = time.monotonic() + 120
+while time.time() > began - 1800 and time.monotonic() < deadline:
+    time.sleep(0.05)
+open(release, "w").close()
+job.join()
+print("count", counted, flush=True)
+ctx.stop()
+'''
+
+
+def test_a_driver_set_back_an_hour_mid_job_ends_nothing_before_it_started(tmp_path):
+    """The driver's clock set back an hour while its job runs (an NTP step, a VM restored):
+    the application, its job and its stage end after they started, the application's
+    duration the seconds it ran (its end was 3,600 s before its start, its job's too)."""
+    job = write_job(tmp_path, "stepped.py", STEPPED_JOB)
+    step_file = tmp_path / "faketime"
+    step_file.write_text("+0\n")
+    env = {k: v for k, v in faketime_env("+0").items() if k != "FAKETIME"}
+    env.update(FAKETIME_TIMESTAMP_FILE=str(step_file), FAKETIME_CACHE_DURATION="1")
+    out_path, release = tmp_path / "driver.out", tmp_path / "release"
+    with master_and_worker(tmp_path / "cluster") as cluster:
+        submitted = time.monotonic()
+        with open(out_path, "w") as out:
+            proc = spawn_vega("submit", "--master", cluster["url"], job, str(release),
+                              env={**cluster["env"], **env}, stdout=out,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            site, token = _site_and_token(cluster)
+
+            def api(path):
+                code, document = api_get(site, path, token)
+                assert code == 200, document
+                return document
+
+            wait_for(lambda: "started" in out_path.read_text(), 60, "the driver's Context")
+            app_id = api("/api/v1/applications")[0]["id"]
+            wait_for(lambda: api(f"/api/v1/applications/{app_id}/jobs"), 60, "the job")
+            step_file.write_text("-1h\n")
+            assert proc.wait(60) == 0, out_path.read_text()
+            ran_ms = (time.monotonic() - submitted) * 1000
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert "count [1]" in out_path.read_text()
+        attempt = wait_for(lambda: (lambda a: a["completed"] and a)(
+            api(f"/api/v1/applications/{app_id}")["attempts"][0]), 60, "the end")
+        assert attempt["startTimeEpoch"] <= attempt["endTimeEpoch"], attempt
+        assert 0 <= attempt["duration"] <= ran_ms, (attempt, ran_ms)
+        [done] = api(f"/api/v1/applications/{app_id}/jobs")
+        assert done["status"] == "SUCCEEDED"
+        assert 0 <= _ms(done["completionTime"]) - _ms(done["submissionTime"]) <= ran_ms, done
+        [stage] = api(f"/api/v1/applications/{app_id}/stages")
+        assert 0 <= _ms(stage["completionTime"]) - _ms(stage["submissionTime"]) <= ran_ms
