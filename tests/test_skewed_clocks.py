@@ -19,9 +19,9 @@ LIBFAKETIME = next(iter(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")), None
 pytestmark = pytest.mark.skipif(LIBFAKETIME is None, reason="needs libfaketime "
                                 "(apt-get install libfaketime)")
 
-#: a driver whose one-task job runs until the test creates the file ``release``
-WAITING_JOB = '''
-import os, sys, time
+#: a task function ``wait`` that returns once the file ``release`` (sys.argv[1]) exists
+WAIT_FOR_RELEASE = '''
+import os, sys, threading, time
 from vega_runtime import Context
 
 release = sys.argv[1]
@@ -31,7 +31,10 @@ def wait(x):
     while not os.path.exists(release) and time.monotonic() < deadline:
         time.sleep(0.05)
     return x
+'''
 
+#: a driver whose one-task job runs until the test creates the file ``release``
+WAITING_JOB = WAIT_FOR_RELEASE + '''
 ctx = Context(app_name="skewed-driver")
 print("started", flush=True)
 print("count", ctx.parallelize(range(1), 1).map(wait).count(), flush=True)
@@ -180,18 +183,7 @@ def test_tasks_on_a_worker_ten_minutes_behind_launch_within_their_stage(tmp_path
 
 #: a driver whose one-task job runs until its own clock has been set back (the test writes
 #: the step into its libfaketime timestamp file), then ends
-STEPPED_JOB = '''
-import os, sys, threading, time
-from vega_runtime import Context
-
-release = sys.argv[1]
-
-def wait(x):
-    deadline = time.monotonic() + 120
-    while not os.path.exists(release) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return x
-
+STEPPED_JOB = WAIT_FOR_RELEASE + '''
 ctx = Context(app_name="stepped-driver")
 began, counted = time.time(), []
 job = threading.Thread(target=lambda: counted.append(
