@@ -465,3 +465,21 @@ def test_python_dash_m_vega_cli_is_the_vega_command():
     done = subprocess.run([sys.executable, "-m", "vega_cli", "--version"], cwd=REPO,
                           env=clean_env(), capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"vega, version {__version__}\n", "")
+
+
+def test_a_file_where_the_default_secrets_directory_must_be_is_named(tmp_path):
+    """A file where the default secret's directory must be (VEGA_CONF_DIR, else ~/.vega):
+    `vega master` and `vega start-master` took its FileExistsError for another daemon
+    having just made the secret, then failed with 'internal error: NotADirectoryError' and
+    'please report it'. Now exit 2 with the usage error an unwritable home gets."""
+    conf_dir = tmp_path / "vega"
+    conf_dir.write_text("")
+    env = clean_env(VEGA_CONF_DIR=str(conf_dir))
+    for command in (["master", "--host", "127.0.0.1", "--work-dir", str(tmp_path / "m")],
+                    ["start-master", "--work-dir", str(tmp_path / "s")]):
+        done = vega(*command, "--port", "0", "--webui-port", "0", env=env, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert error_lines(done.stderr) == [
+            f"vega: error: the cluster secret could not be created at {conf_dir}/secret "
+            f"({conf_dir} is a file, not a directory): name one with --secret-file (or "
+            "VEGA_SECRET_FILE), or set VEGA_CONF_DIR to a directory of yours"], done.stderr
