@@ -73,3 +73,33 @@ def test_a_work_dir_deleted_under_a_running_daemon_is_made_again_and_held(tmp_pa
                  what=f"the {role}'s log to be written again")
     finally:
         cluster.close()
+
+
+def test_two_workers_started_at_once_in_one_work_dir_name_each_other(tmp_path):
+    """The second of two daemons started together finds the work dir locked before the first
+    has written its pid: it waits for the pid to name it (it said "pid unknown" and "kill
+    unknown"), and without one says the other is starting."""
+    import fcntl
+    import threading
+
+    from vega_runtime.deploy.daemon_main import hold_work_dir
+    from vega_runtime.errors import DaemonStartFailed
+    from vega_runtime.processes import work_dir_lock
+
+    tmp_path.chmod(0o700)
+    lock = os.open(work_dir_lock(str(tmp_path), "worker"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, no pid written yet
+        with pytest.raises(DaemonStartFailed) as refused:
+            hold_work_dir(str(tmp_path), "worker")
+        assert "another worker, starting at this moment, uses that work dir; stop it (pgrep " \
+            "-af 'vega worker' finds it;" in str(refused.value), refused.value
+        writer = threading.Timer(0.1, os.pwrite, (lock, b"4242\n", 0))
+        writer.start()
+        with pytest.raises(DaemonStartFailed) as refused:
+            hold_work_dir(str(tmp_path), "worker")
+        writer.join()
+        assert "another worker (pid 4242) uses that work dir; stop it (kill 4242, or vega " \
+            "stop-workers" in str(refused.value), refused.value
+    finally:
+        os.close(lock)

@@ -406,6 +406,11 @@ if __name__ == "__main__":
     fork_entry(sys.argv[1:])
 
 
+#: seconds a daemon refused a work dir waits for the pid of the one holding it (which took the
+#: lock a moment ago, when two start at once) to name it
+HOLDER_PID_WAIT = 1.0
+
+
 def hold_work_dir(work_dir: str, role: str, follow_links: bool = True) -> Optional[int]:
     """Lock ``<work_dir>/<role>.lock`` (``flock``, released when this process ends, however
     it ends) and write this pid in it; the descriptor, to keep for the daemon's life.  Two
@@ -427,15 +432,12 @@ def hold_work_dir(work_dir: str, role: str, follow_links: bool = True) -> Option
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
         if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+            os.close(fd)
             return None
-        stop = "vega stop-master or vega stop-cluster" if role == "master" else \
-            f"kill {holder}, or vega stop-workers for one a cluster file started"
-        raise DaemonStartFailed(
-            what, f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
-            "this one a work dir of its own") from None
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise DaemonStartFailed(what, _work_dir_taken(role, holder)) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -443,6 +445,32 @@ def hold_work_dir(work_dir: str, role: str, follow_links: bool = True) -> Option
         os.close(fd)
         raise _unusable_work_dir(what, path, exc) from None
     return fd
+
+
+def _lock_holder(fd: int, wait: float = HOLDER_PID_WAIT) -> str:
+    """The pid the daemon holding the work dir's lock wrote in it; one that took the lock a
+    moment ago (two daemons started at once) is given ``wait`` seconds to write it."""
+    deadline = time.monotonic() + wait
+    while True:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if holder or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.01)
+
+
+def _work_dir_taken(role: str, holder: str) -> str:
+    """Why a daemon of ``role`` cannot use a work dir whose lock ``holder`` (a pid, or ""
+    when the other has not written it) holds, and what to do."""
+    if role == "master":
+        stop = "vega stop-master or vega stop-cluster"
+    elif holder:
+        stop = f"kill {holder}, or vega stop-workers for one a cluster file started"
+    else:
+        stop = "pgrep -af 'vega worker' finds it; vega stop-workers for one a cluster file " \
+            "started"
+    who = f"another {role} (pid {holder})" if holder else \
+        f"another {role}, starting at this moment,"
+    return f"{who} uses that work dir; stop it ({stop}) or give this one a work dir of its own"
 
 
 def _unusable_work_dir(what: str, path: str, exc: OSError) -> DaemonStartFailed:
