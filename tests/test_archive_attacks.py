@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import struct
+import sys
 import tarfile
 import zipfile
 import zlib
@@ -77,6 +78,17 @@ TAR_ATTACKS = [
      "member 'null' is a device file: an archive for tasks holds files, directories and links"),
     ("duplicate", [regular("a", b"1"), regular("./a", b"2")],
      "member './a' comes twice: which one is meant is unclear"),
+    # a virtual environment's interpreter may link out (venv-pack's), nothing else may
+    ("interpreter-without-pyvenv-cfg", [special("bin/python", tarfile.SYMTYPE, "/tmp")],
+     "member 'bin/python' is a symbolic link to '/tmp', outside the directory it unpacks in"),
+    ("other-venv-link", [regular("env/pyvenv.cfg"), special("env/bin/pip", tarfile.SYMTYPE,
+                                                             "/tmp")],
+     "member 'env/bin/pip' is a symbolic link to '/tmp', outside the directory it unpacks in"),
+    ("through-interpreter", [regular("pyvenv.cfg"), special("bin/python", tarfile.SYMTYPE,
+                                                             "/tmp"),
+                             regular("bin/python/" + os.path.basename(OUTSIDE))],
+     f"member 'bin/python/{os.path.basename(OUTSIDE)}' is under the symbolic link "
+     "'bin/python' of the archive"),
     ("empty-link", [special("l", tarfile.SYMTYPE, "")],
      "member 'l' is a symbolic link to nothing"),
     ("under-a-file", [regular("a"), regular("a/b")],
@@ -96,10 +108,9 @@ def test_a_tar_member_that_could_escape_is_refused_by_name(ctx, tmp_path, name, 
     with pytest.raises(ValueError) as refused:
         ctx.add_archive(path)
     advice = "rebuild it without that"
-    if "outside the directory" in problem:  # (the usual such link: a venv's interpreter)
-        advice += (" (a virtual environment links bin/python to the Python it was made with: "
-                   "make it with python -m venv --copies before packing it, or pack a conda "
-                   "environment with conda-pack)")
+    if "outside the directory" in problem:
+        advice += (" (only a virtual environment's bin/python, bin/python3 and bin/python3.N, "
+                   "next to its pyvenv.cfg, may link outside)")
     assert str(refused.value) == f"archive '{name}.tar' is not unpacked: {problem}; {advice}"
     assert outside_untouched()
     assert not os.path.lexists(SparkFiles.get(f"{name}.tar"))
@@ -165,6 +176,22 @@ def test_links_inside_work_and_setuid_bits_are_dropped(ctx, tmp_path):
     assert stat.S_IMODE(os.stat(unpacked).st_mode) == 0o700
     readme = os.path.join(SparkFiles.get("env.tgz"), "env", "README")
     assert stat.S_IMODE(os.stat(readme).st_mode) == 0o600
+
+
+def test_a_packed_venvs_interpreter_may_link_to_the_python_it_was_made_with(ctx, tmp_path):
+    """venv-pack's archives (PySpark's first example) keep bin/python a link to the Python
+    the venv was made with, which every host has at that path: it unpacks as that link
+    (it was refused as a link out of the archive), with the venv's other names for it."""
+    path = write_tar(tmp_path / "venv-pack.tar.gz", [
+        regular("pyvenv.cfg", b"home = /usr/bin\n"),
+        special("bin/python", tarfile.SYMTYPE, sys.executable),
+        special("bin/python3", tarfile.SYMTYPE, "python"),
+        special(f"bin/python3.{sys.version_info[1]}", tarfile.SYMTYPE, "python")], mode="w:gz")
+    ctx.add_archive(path)
+    unpacked = os.path.join(SparkFiles.get("venv-pack.tar.gz"), "bin")
+    assert os.readlink(os.path.join(unpacked, "python")) == sys.executable
+    assert os.path.realpath(os.path.join(unpacked, f"python3.{sys.version_info[1]}")) == \
+        os.path.realpath(sys.executable)
 
 
 @pytest.mark.parametrize("name", ["..", ".", "sub/dir", OUTSIDE],

@@ -10,6 +10,7 @@ interpreter's site-packages (Vega "installed" in it).
 
 import functools
 import glob
+import io
 import os
 import shutil
 import subprocess
@@ -44,11 +45,12 @@ JOB = """
 """
 
 
-def _packed_venv(directory, name: str, with_vega: bool) -> str:
-    """A venv (copies, no pip) in ``directory/name``, packed as ``directory/name.tar.gz``."""
+def _packed_venv(directory, name: str, with_vega: bool, copies: bool = True) -> str:
+    """A venv (copies, else venv-pack's layout: bin/python a link to this Python; no pip) in
+    ``directory/name``, packed as ``directory/name.tar.gz``."""
     env = directory / name
-    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(env)],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)] +
+                   (["--copies"] if copies else []), check=True)
     site = env / "lib" / PYTHON / "site-packages"
     (site / "only_in_shipped_env.py").write_text(f"NAME = {name!r}\n")
     if with_vega:
@@ -102,6 +104,20 @@ def test_spark_pyspark_python_on_local_n(envs):
         [(f"{e}/environment/bin/python", "env") for e in ("exec-1", "exec-2")]
 
 
+def test_a_venv_pack_archive_runs_tasks_in_its_environment(tmp_path):
+    """A venv whose bin/python links to the Python it was made with, packed with its links
+    (venv-pack's archives, PySpark's first example): executors run it on local[2]. The
+    archive was refused, its interpreter being a link out of it."""
+    packed = _packed_venv(tmp_path, "linked", True, copies=False)
+    conf = {"spark.pyspark.python": "./environment/bin/python",
+            "spark.archives": f"{packed}#environment"}
+    with Context(master="local[2]", conf=conf) as ctx:
+        tasks = ctx.parallelize(range(2), 2).map(lambda _: (
+            sys.executable, __import__("only_in_shipped_env").NAME)).collect()
+    assert sorted((path.split("/files/")[1], name) for path, name in tasks) == \
+        [(f"{e}/environment/bin/python", "linked") for e in ("exec-1", "exec-2")]
+
+
 def _start_error(conf) -> str:
     with pytest.raises(ExecutorPythonError) as caught:
         Context(master="local[2]", conf=conf).stop()
@@ -116,6 +132,25 @@ def test_a_python_missing_from_the_archive_is_refused(envs):
                        "exist: name the interpreter by its path in the archive unpacked as "
                        "'environment' (./environment/bin/python for a venv-pack or conda-pack "
                        "archive)")
+
+
+def test_a_venv_pack_archive_made_with_a_python_this_host_lacks_is_refused(tmp_path):
+    """bin/python links to the Python the venv was made with, missing here: said so, with
+    what to do (it read "does not exist: name the interpreter by its path in the archive")."""
+    packed = tmp_path / "elsewhere.tar.gz"
+    with tarfile.open(packed, "w:gz") as tar:
+        for name, target in (("pyvenv.cfg", None), ("bin/python", "/opt/gone/bin/python3")):
+            info = tarfile.TarInfo(name)
+            if target:
+                info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info, io.BytesIO(b"") if target is None else None)
+    message = _start_error({"spark.pyspark.python": "./environment/bin/python",
+                            "spark.archives": f"{packed}#environment"})
+    assert message == (f"the executors' Python ./environment/bin/python {SETTING} is a broken "
+                       "link (to /opt/gone/bin/python3): a packed virtual environment "
+                       "(venv-pack's) runs the Python it was made with, which every host needs "
+                       "at that path: install that Python there, or pack an environment "
+                       "holding its own (python -m venv --copies, conda-pack)")
 
 
 def test_a_python_in_an_archive_not_shipped_is_refused():

@@ -9,8 +9,8 @@ refused by name (``BadArchive``):
 - a member under a symbolic link of the archive (the "zip slip" through a link), or
   under a member that is a file;
 - a symbolic link whose target, followed through the archive's other links, leaves the
-  directory (an absolute target included); a hard link to anything but a regular file of
-  the archive;
+  directory (an absolute target included), but a packed virtual environment's interpreter
+  (``venv_interpreter_links``); a hard link to anything but a regular file of the archive;
 - a device file or FIFO;
 - an archive that would unpack past ``packaging.MAX_COMPRESSION_RATIO`` (a zip or tar
   bomb: it unpacks to at most 100 times its size on disk, whatever its entries say they
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import tarfile
 import zipfile
 from typing import Dict, List, Optional
@@ -38,11 +39,12 @@ from . import packaging
 from .errors import BadArchive
 from .private_files import make_private_dirs
 
-#: what to do about a symbolic link out of the archive: the usual one is a virtual
-#: environment's interpreter (venv-pack's ``bin/python``), a link to the one it was made with
-LINK_OUT_ADVICE = ("rebuild it without that (a virtual environment links bin/python to the "
-                   "Python it was made with: make it with python -m venv --copies before "
-                   "packing it, or pack a conda environment with conda-pack)")
+#: what to do about a symbolic link out of the archive (a virtual environment's interpreter
+#: links are accepted: ``venv_interpreter_links``)
+LINK_OUT_ADVICE = ("rebuild it without that (only a virtual environment's bin/python, "
+                   "bin/python3 and bin/python3.N, next to its pyvenv.cfg, may link outside)")
+#: the names a virtual environment gives its interpreter, under its ``bin``
+_VENV_INTERPRETER = re.compile(r"python(3(\.[0-9]+)?)?")
 #: a chain of links longer than this is refused as a loop (Linux's ELOOP limit)
 MAX_LINK_HOPS = 40
 #: what each member of a tar counts for unpacked, besides its header and data: the file
@@ -142,8 +144,9 @@ def _unpack_tar(path: str, target: Optional[str], bounded: bool) -> None:
             members.append(info)
         links = {member: info.linkname for member, info in names.items() if info.issym()}
         files = {member for member, info in names.items() if not info.isdir()}
+        interpreters = venv_interpreter_links(names)
         for member, info in names.items():
-            _check_links(name, member, info, links, names, files)
+            _check_links(name, member, info, links, names, files, member in interpreters)
             # private, as every file Vega writes (private_files): tarfile sets the mode
             # the archive gives, whatever the umask
             info.mode = 0o700 if info.isdir() or info.mode & 0o100 else 0o600
@@ -152,9 +155,34 @@ def _unpack_tar(path: str, target: Optional[str], bounded: bool) -> None:
             return
         make_private_dirs(target)
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4+, 3.12+
-            archive.extractall(target, members, numeric_owner=True, filter="data")
+            links_out = {id(names[member]) for member in interpreters}
+
+            def data_filter(info: tarfile.TarInfo, path: str):  # but for the venv's links
+                return (tarfile.tar_filter if id(info) in links_out else tarfile.data_filter)(
+                    info, path)
+
+            archive.extractall(target, members, numeric_owner=True, filter=data_filter)
         else:
             archive.extractall(target, members, numeric_owner=True)
+
+
+def venv_interpreter_links(names: Dict[str, tarfile.TarInfo]) -> set:
+    """The members of a tar (``{member: info}``) that are a packed virtual environment's
+    interpreter: a symbolic link ``DIR/bin/python``, ``python3`` or ``python3.N`` where
+    ``DIR/pyvenv.cfg`` is a file of the archive.  Each may point anywhere: venv-pack (the
+    first packer PySpark's "Python Package Management" shows) keeps ``bin/python`` a link
+    to the Python the environment was made with, which every host must have at that path,
+    as venv-pack's documentation says, and Spark's ``tar`` unpacking keeps.  Nothing is
+    unpacked through such a link (a member under one is refused), and it is only run."""
+    found = set()
+    for member, info in names.items():
+        parts = member.split("/")
+        if info.issym() and len(parts) >= 2 and parts[-2] == "bin" and \
+                _VENV_INTERPRETER.fullmatch(parts[-1]):
+            config = names.get("/".join(parts[:-2] + ["pyvenv.cfg"]))
+            if config is not None and config.isreg():
+                found.add(member)
+    return found
 
 
 def _check_tar_expansion(archive: str, info: tarfile.TarInfo, count: int,
@@ -198,7 +226,7 @@ def _check_parents(archive: str, raw: str, files) -> None:
 
 
 def _check_links(archive: str, member: str, info: tarfile.TarInfo, links: Dict[str, str],
-                 names: Dict[str, tarfile.TarInfo], files) -> None:
+                 names: Dict[str, tarfile.TarInfo], files, may_leave: bool) -> None:
     parts = member.split("/")
     for depth in range(1, len(parts)):
         if "/".join(parts[:depth]) in links:
@@ -207,7 +235,7 @@ def _check_links(archive: str, member: str, info: tarfile.TarInfo, links: Dict[s
     _check_parents(archive, info.name, files)
     if info.issym() and not info.linkname:
         raise BadArchive(archive, f"member {info.name!r} is a symbolic link to nothing")
-    if info.issym() and _leaves(member, info.linkname, links):
+    if info.issym() and not may_leave and _leaves(member, info.linkname, links):
         raise BadArchive(archive, f"member {info.name!r} is a symbolic link to "
                                   f"{info.linkname!r}, outside the directory it unpacks in",
                          LINK_OUT_ADVICE)

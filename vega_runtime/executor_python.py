@@ -184,6 +184,11 @@ def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool 
     if problem == "is not executable":
         raise ExecutorPythonError(given, source, path, problem, "name the interpreter itself (bin/"
                                   "python), executable by its owner in the archive")
+    if problem and problem.startswith("is a broken link"):
+        raise ExecutorPythonError(given, source, path, problem, (
+            "a packed virtual environment (venv-pack's) runs the Python it was made with, "
+            "which every host needs at that path: install that Python there, or pack an "
+            "environment holding its own (python -m venv --copies, conda-pack)"))
     if problem:
         name = in_archive(given)
         hint = (f"name the interpreter by its path in the archive unpacked as {name!r} "
