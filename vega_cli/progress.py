@@ -139,11 +139,12 @@ class ProgressDisplay(JobListener):
             f", {counted(resubmitted, 'stage')} resubmitted" if resubmitted else "")
         log = summary["event_log"]
         log = "no event log" if log is None else f"event log {log}"
+        times = summary["task_seconds"]  # (none to tell of when no task finished)
+        times = f" (task time p50 {times['p50']:.3f}s, max {times['max']:.3f}s)" \
+            if summary["tasks"] else ""
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
                    f"{counted(summary['jobs'], 'job')}, {counted(stages, 'stage')}, "
-                   f"{counted(summary['tasks'], 'task')} "
-                   f"(task time p50 {summary['task_seconds']['p50']:.3f}s, max "
-                   f"{summary['task_seconds']['max']:.3f}s), shuffle "
+                   f"{counted(summary['tasks'], 'task')}{times}, shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
                    f"{_bytes(summary['shuffle_read_bytes'])} read, {failures}; {log}", "dim")
 
