@@ -121,13 +121,23 @@ def test_scancel_ends_slurm_cluster_and_leaves_no_vega_process(slurm, tmp_path):
 
 
 def test_submit_slurm_exits_with_the_jobs_exit_code(slurm, tmp_path):
+    """... and ships --archives (a relative path: the batch host's submit gets it absolute)
+    for the tasks to read, unpacked (they were refused with --slurm)."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "data.zip", "w") as archive:
+        archive.writestr("hello.txt", "shipped")
     job = tmp_path / "fails.py"
-    job.write_text("import sys\nfrom vega_runtime import Context\n"
+    job.write_text("import os, sys\nfrom vega_runtime import Context, SparkFiles\n"
+                   "def read(_):\n"
+                   "    return open(os.path.join(SparkFiles.get('data'), 'hello.txt')).read()\n"
                    "with Context() as ctx:\n    n = ctx.parallelize(range(10), 2).count()\n"
-                   "print('counted', n)\nsys.exit(3)\n")
-    done = slurm.run(vega_argv("submit", "--slurm", "nodes=1,cores=1,memory=1100m", str(job)),
+                   "    shipped = ctx.parallelize([0], 1).map(read).collect()\n"
+                   "print('counted', n, shipped)\nsys.exit(3)\n")
+    done = slurm.run(vega_argv("submit", "--slurm", "nodes=1,cores=1,memory=1100m",
+                               "--archives", "data.zip#data", str(job)),
                      env=_env(slurm, tmp_path), cwd=str(tmp_path), timeout=150)
-    assert (done.returncode, done.stdout) == (3, "counted 10\n"), done.stderr
+    assert (done.returncode, done.stdout) == (3, "counted 10 ['shipped']\n"), done.stderr
     job_id = done.stderr.split("submitted Slurm job ", 1)[1].split()[0]
     assert slurm.job_state(job_id) == "FAILED"
 

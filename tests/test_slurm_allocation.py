@@ -134,3 +134,26 @@ def test_submit_slurm_checks_the_job_before_submitting(tmp_path):
     broken.write_text("def f(:\n")
     done = vega("submit", "--slurm", "nodes=1", str(broken))
     assert done.returncode == 1 and "broken.py:1: syntax error" in done.stderr
+
+
+def test_submit_slurm_passes_archives_to_the_batch_hosts_submit(tmp_path):
+    """--archives travels to the batch host's vega submit with absolute paths, #NAME kept
+    (it was refused: "--archives is not taken with --slurm"); a URL is refused as in
+    --py-files and --files, and a corrupt archive at once, not after the queue."""
+    from vega_cli.slurm_submit import submit_args
+
+    assert submit_args("job.py", [], [], None, None, "", "", archives="env.tar.gz#environment,"
+                       "/data/b.zip") == ["--archives", os.path.abspath("env.tar.gz") +
+                                          "#environment,/data/b.zip", os.path.abspath("job.py")]
+    job = tmp_path / "job.py"
+    job.write_text("print(1)\n")
+    done = vega("submit", "--slurm", "nodes=1", "--archives", "hdfs://nn:9870/env.tgz#env",
+                str(job))
+    assert done.returncode == 2 and "URLs in --py-files, --files and --archives are not taken " \
+        "with --slurm (hdfs://nn:9870/env.tgz#env)" in done.stderr, done.stderr
+    corrupt = tmp_path / "env.zip"
+    corrupt.write_bytes(b"not a zip")
+    done = vega("submit", "--slurm", "nodes=1", "--archives", str(corrupt), str(job))
+    assert done.returncode == 2 and f"--archives: '{corrupt}' cannot be read as a zip file" \
+        in done.stderr, done.stderr
+    assert "sbatch" not in done.stderr, done.stderr

@@ -29,7 +29,7 @@ POLL = 0.5  # seconds between two looks at the job
 
 def submit_args(job: str, args: Sequence[str], confs: Sequence[str], name: Optional[str],
                 config_file: Optional[str], py_files: str, files: str,
-                verbose: bool = False) -> List[str]:
+                verbose: bool = False, archives: str = "") -> List[str]:
     """``vega submit``'s arguments on the batch host (paths made absolute: the batch
     script may run elsewhere in the shared file system); ``verbose``: it prints the
     driver's settings there, as they are resolved, into the output this command follows."""
@@ -40,15 +40,23 @@ def submit_args(job: str, args: Sequence[str], confs: Sequence[str], name: Optio
         out += ["--name", name]
     if config_file:
         out += ["--config", os.path.abspath(config_file)]
-    for flag, value in (("--py-files", py_files), ("--files", files)):
-        if value:
-            out += [flag, ",".join(os.path.abspath(p) for p in value.split(",") if p)]
+    for flag, value in (("--py-files", py_files), ("--files", files), ("--archives", archives)):
+        if value:  # (an archive's #NAME kept)
+            out += [flag, ",".join(_absolute(p) for p in value.split(",") if p)]
     return out + [os.path.abspath(job), *args]
+
+
+def _absolute(item: str) -> str:
+    """A local file of ``--py-files``, ``--files`` or ``--archives`` (``PATH[#NAME]``) with
+    an absolute path."""
+    path, hash_, name = item.partition("#")
+    return os.path.abspath(path) + hash_ + name
 
 
 def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Sequence[str],
                     confs: Sequence[str], name: Optional[str], config_file: Optional[str],
-                    py_files: str, files: str, verbose: bool = False) -> int:
+                    py_files: str, files: str, verbose: bool = False,
+                    archives: str = "") -> int:
     """Submit the batch job and follow it; returns the exit code."""
     if master:
         raise UsageError("--slurm starts a cluster of its own; leave out --master")
@@ -60,7 +68,7 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
     output_dir = os.getcwd()
     command = VEGA + ["slurm-cluster", "--",
                       *submit_args(job, args, confs, name, config_file, py_files, files,
-                                   verbose)]
+                                   verbose, archives)]
     script = sbatch_script(sbatch_options(spec, f"vega-{app}", output_dir), command)
     with tempfile.NamedTemporaryFile("w", prefix="vega-sbatch-", suffix=".sh",
                                      delete=False) as fh:

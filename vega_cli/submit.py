@@ -116,23 +116,23 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
         left = split_list(cli_conf.get("vega.archives", "")) if by_master else []
         cli_conf["vega.archives"] = ",".join(archive_items + split_list(archive_urls)
                                              + [a for a in left if is_url(a)])
+    if slurm_spec is not None:  # (before they are fetched)
+        flag_urls = local_and_urls(f"{given_py_files},{given_files}")[1] + \
+            split_list(archive_urls)
+        if flag_urls:
+            raise UsageError(f"URLs in --py-files, --files and --archives are not taken with "
+                             f"--slurm ({', '.join(flag_urls)})",
+                             "Add them in the job with sc.add_py_file(URL), sc.add_file(URL) "
+                             "or sc.add_archive(URL).")
     check_urls({"--py-files": local_and_urls(given_py_files)[1],
                 "--files": local_and_urls(given_files)[1],
                 "--archives": split_list(archive_urls)}, resolved, deploy_mode != "cluster")
     if slurm_spec is not None:
-        if archive_items or archive_urls:
-            raise UsageError("--archives is not taken with --slurm",
-                             "Unpack them in the job with sc.add_archive(PATH[#NAME]).")
-        flag_urls = local_and_urls(f"{given_py_files},{given_files}")[1]
-        if flag_urls:
-            raise UsageError(f"URLs in --py-files and --files are not taken with --slurm "
-                             f"({', '.join(flag_urls)})",
-                             "Add them in the job with sc.add_py_file(URL) or "
-                             "sc.add_file(URL).")
+        check_archives(archives)  # (here: the batch job could fail on it much later)
         from .slurm_submit import submit_to_slurm
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
-                               py_files, files, verbose)
+                               py_files, files, verbose, archives)
     if verbose:
         print_driver_config(config_file, cli_conf)
     cli_conf.update(for_context)  # (the table shows the files as given)
