@@ -165,14 +165,18 @@ def test_an_executor_that_does_not_report_its_killed_task_is_overdue_after_the_g
     pool, _, clock = make_pool(a, b)
     pool.submit(launch(0))
     pool.submit(launch(1))
+    assert pool.next_overdue(3.0) is None  # nothing killed: nothing to look at later
     pool.kill([0])
     clock.now += 2.0
     pool.kill([0])  # asked again: the grace counts from the first kill
-    assert pool.overdue_kills(3.0) == []
+    assert pool.overdue_kills(3.0) == [] and pool.next_overdue(3.0) == 1.0
+    assert pool.next_overdue(float("inf")) is None  # (vega.task.reaper.kill_timeout never)
     clock.now += 1.5
     assert pool.overdue_kills(3.0) == ["exec-1"]  # exec-2's task was never killed
+    assert pool.next_overdue(3.0) == 0.0 and pool.killed_task("exec-1") == 0
     pool.task_ended("exec-1", 0)
-    assert pool.overdue_kills(3.0) == []
+    assert pool.overdue_kills(3.0) == [] and pool.next_overdue(3.0) is None
+    assert pool.killed_task("exec-1") is None
 
 
 def test_a_removed_executor_hands_back_the_task_it_was_running():

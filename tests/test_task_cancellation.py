@@ -45,9 +45,8 @@ def test_executors_that_stopped_a_killed_task_between_jobs_serve_the_next_one(fr
     the driver polls nobody. A next job started more than the kill grace later used to judge
     them before reading those reports, end both ('did not stop its killed task within 3s')
     and rerun its own tasks elsewhere."""
-    from vega_runtime.scheduler.local_backend import KILL_GRACE
-
     ctx = fresh_ctx("local[2]")
+    grace = ctx.conf["vega.task.reaper.kill_timeout"]
     marks = str(tmp_path)
 
     def sleep_long(x):
@@ -67,7 +66,7 @@ def test_executors_that_stopped_a_killed_task_between_jobs_serve_the_next_one(fr
     thread.join(30)
     assert isinstance(outcome[0], JobCancelled)
     wait_for(lambda: len(os.listdir(marks)) == 4, 30, "both tasks to be interrupted")
-    time.sleep(max(0.0, KILL_GRACE + 0.5 - (time.monotonic() - cancelled)))  # the driver idle
+    time.sleep(max(0.0, grace + 0.5 - (time.monotonic() - cancelled)))  # the driver idle
     assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
     assert sorted(ctx.backend.pool.executor_ids()) == executors
 
@@ -137,13 +136,14 @@ def test_a_barrier_job_waiting_for_a_killed_task_that_runs_on_says_why(fresh_ctx
     """A task that catches its interruption and runs on keeps its executor busy, and the
     next barrier job, whose tasks start together on idle executors, waits for it: the
     driver says so after STARVATION_TIMEOUT (15 s), naming the executors and the killed
-    task, where it waited in silence (a CI hang ran into pytest's 300 s)."""
+    task, where it waited in silence (a CI hang ran into pytest's 300 s). (The task reaper,
+    which would end that executor 3 s after the kill, is off here.)"""
     import logging
     import re
 
     from vega_runtime.task_context import BarrierTaskContext
 
-    ctx = fresh_ctx("local-cluster[2,1,1024]")
+    ctx = fresh_ctx("local-cluster[2,1,1024]", conf={"vega.task.reaper.kill_timeout": "never"})
     marks = str(tmp_path)
 
     def runs_on(x):

@@ -273,6 +273,13 @@ SETTINGS: tuple[Setting, ...] = (
             "its share of the cores its worker's memory leaves idle, if more); tasks see it as "
             "TaskContext.cpus() and OMP_NUM_THREADS. Custom resources (GPUs): "
             "vega.{driver,worker,executor,task}.resource.NAME.amount, see docs/api.md."),
+    Setting("vega.task.reaper.kill_timeout", 3.0, parse_seconds_or_never, "seconds",
+            "An executor that has not ended a killed task (a cancelled or failed job's, a "
+            "speculative copy that lost) this long after the kill is ended and replaced, on "
+            "every master but local, between jobs too (Spark's task reaper, "
+            "spark.task.reaper.killTimeout; in Vega always on): the task caught the "
+            "interruption and runs on, or sits in one C call. never keeps such an executor "
+            "(busy: later tasks wait for the others)."),
     Setting("vega.stage.max_attempts", 4, at_least(1), "attempts",
             "How many times in a row a stage may be resubmitted after lost map outputs (its "
             "success starts the count again)."),

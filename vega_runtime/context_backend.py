@@ -57,7 +57,8 @@ def create_backend(ctx) -> Tuple[Any, Any]:
                               ctx.conf["vega.locality.wait"],
                               HeartbeatSettings.from_conf(ctx.conf),
                               {**plan.executor_env, **ctx._executor_python_env},
-                              plan.local_executors, ctx.context_id), None
+                              plan.local_executors, ctx.context_id,
+                              ctx.conf["vega.task.reaper.kill_timeout"]), None
 
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
@@ -137,7 +138,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                                  master_reconnect_timeout=conf["vega.master.reconnect_timeout"],
                                  server_limits=limits,
                                  allocation=allocation.AllocationSettings.from_conf(conf),
-                                 heartbeat=heartbeat)
+                                 heartbeat=heartbeat,
+                                 kill_timeout=conf["vega.task.reaper.kill_timeout"])
         backend.owned_cluster = cluster
         backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
         ctx._bus.listeners.append(MasterLogRelay(backend))

@@ -10,6 +10,7 @@ runner to stop the active jobs of a group (of a tag, or every one), which then r
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -23,6 +24,9 @@ from .scheduler.runner import JOB_GROUP, JOB_TAGS
 log = logging.getLogger(__name__)
 #: how often a Context takes in its backend's executor events between jobs
 IDLE_EVENTS_INTERVAL = 0.5
+#: seconds past an executor's kill timeout when the reaper's timer looks (``overdue_kills``
+#: wants the timeout passed, not reached)
+REAP_SLACK = 0.01
 
 
 class JobControl:
@@ -38,18 +42,29 @@ class JobControl:
         master's pages) record them as they happen, not at the next job."""
         self._idle = threading.Event()  # set when the Context stops
         self._idle_thread = None
+        #: the task reaper's timer (``_reap_later``) and the lock that arms one at a time
+        self._reap_timer: Optional[threading.Timer] = None
+        self._reap_lock = threading.Lock()
         if getattr(self.backend, "EVENTS_BETWEEN_JOBS", False):
             self._idle_thread = threading.Thread(
                 target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
                 name="vega-idle-events", daemon=True)
             self._idle_thread.start()
+        elif hasattr(self.backend, "next_overdue_kill"):
+            self._runner.after_lead = functools.partial(_reap_later, weakref.ref(self))
 
     def _stop_idle_events(self) -> None:
-        """End that thread (it takes nothing in once the Context stops: ``stop`` holds the
-        lock) and wait for it: nothing of a stopped Context runs on."""
+        """End that thread and the reaper's timer (they take nothing in once the Context
+        stops: ``stop`` holds the lock) and wait for them: nothing of a stopped Context runs
+        on."""
         self._idle.set()
-        if self._idle_thread is not None and self._idle_thread is not threading.current_thread():
-            self._idle_thread.join()
+        with self._reap_lock:
+            timer, self._reap_timer = self._reap_timer, None
+        for thread in (self._idle_thread, timer):
+            if thread is not None and thread is not threading.current_thread():
+                if thread is timer:
+                    timer.cancel()
+                thread.join()
 
     def _job_properties(self) -> Dict[str, object]:
         """This thread's job group, description and tags, as the event log records a job's
@@ -180,12 +195,54 @@ def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:
         context = context_ref()
         if context is None:
             return
-        if context._lock.acquire(blocking=False):  # ``stop`` holds it
-            try:
-                if not context._stopped:
-                    context._runner.catch_up()
-            except Exception as exc:  # the next job meets the same failure and reports it
-                log.debug("executor events not taken in between jobs: %s", exc)
-            finally:
-                context._lock.release()
+        _catch_up(context)
         del context
+
+
+def _catch_up(context) -> None:
+    """Take in what the backend reported, unless the Context is stopping (``stop`` holds
+    its lock) or a job's thread leads the loop (it takes it in)."""
+    if context._lock.acquire(blocking=False):
+        try:
+            if not context._stopped:
+                context._runner.catch_up()
+        except Exception as exc:  # the next job meets the same failure and reports it
+            log.debug("executor events not taken in between jobs: %s", exc)
+        finally:
+            context._lock.release()
+
+
+def _reap_later(context_ref, at_least: float = 0.0) -> None:
+    """``local[N]``'s task reaper between jobs: its backend ends an executor whose killed
+    task runs on past ``vega.task.reaper.kill_timeout`` when it is polled, and once a job
+    has ended nobody polls it (the process would spin until the next job, or the stop).
+    While a killed task runs, a timer takes the backend's events in when its executor is
+    due (``_reap_now``), then looks again; no thread runs while none does (the timer is
+    armed as each thread stops leading the loop: ``JobRunner.after_lead``).  A cluster's
+    backend needs none: the idle Context polls it anyway (``_catch_up_while_idle``)."""
+    context = context_ref()
+    due = context.backend.next_overdue_kill() if context is not None else None
+    if due is None:
+        return
+    with context._reap_lock:  # (``_stop_idle_events`` takes the timer under it)
+        if context._idle.is_set():
+            return
+        timer = context._reap_timer
+        if timer is not None and timer.is_alive() and timer is not threading.current_thread():
+            return  # (armed already: it looks again after it fires)
+        timer = threading.Timer(max(due, at_least) + REAP_SLACK, _reap_now, (context_ref,))
+        timer.name, timer.daemon = "vega-task-reaper", True
+        context._reap_timer = timer
+        timer.start()
+
+
+def _reap_now(context_ref) -> None:
+    """(The reaper's timer.) Poll the backend, which ends the overdue executors, then arm
+    the timer again while a killed task still runs (not at once: a job's thread that leads
+    the loop reaps them itself)."""
+    context = context_ref()
+    if context is None:
+        return
+    _catch_up(context)
+    del context
+    _reap_later(context_ref, IDLE_EVENTS_INTERVAL)

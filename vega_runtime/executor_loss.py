@@ -43,6 +43,7 @@ class LossCause(str, enum.Enum):
     LAUNCH_FAILED = "launch_failed"  # its worker could not start it
     CONNECTION = "connection"        # the driver's connection to it closed, nobody said why
     EXECUTOR_TIMEOUT = "executor_timeout"  # it sent its driver no heartbeat: hung, killed
+    KILL_TIMEOUT = "kill_timeout"    # a task it was told to kill ran on: the driver ended it
 
 
 def classify_exit(exit_code: int, memory_limit: int, oom_kills: int) -> Tuple[LossCause, str]:
@@ -77,17 +78,34 @@ def worker_loss(worker_id: str, reason: str, heartbeat: bool) -> Tuple[LossCause
             f"was lost with its worker {worker_id} ({reason})")
 
 
+def reaped_description(task_id: int, timeout: float, killed: bool = True) -> str:
+    """How the loss of an executor whose killed task ran on past the task reaper's timeout
+    reads (``loss_sentence`` puts the executor around it); ``killed`` False: nobody could be
+    asked to kill it (its master unreachable), so the driver only stopped using it.
+
+    >>> reaped_description(7, 3.0)
+    'ran task 7 on for 3s after it was killed (its code may catch the interruption, or sit in one C call) and was killed (vega.task.reaper.kill_timeout is 3s)'
+    """
+    what = "was killed" if killed else \
+        "is no longer used; the master, unreachable, could not be asked to kill it"
+    return (f"ran task {task_id} on for {timeout:g}s after it was killed (its code may catch "
+            f"the interruption, or sit in one C call) and {what} "
+            f"(vega.task.reaper.kill_timeout is {timeout:g}s)")
+
+
 def caused_by_app(cause: str) -> bool:
     """Whether an executor's loss counts as a failed attempt of the task it was running
     (Spark's ``exitCausedByApp``): its own end (an exit, a signal, its memory limit, the OOM
     killer) may be the task's doing and counts; a loss with its worker (no heartbeat, the
-    worker gone) is not the task's and does not.  An unclassified loss (``""``, or the
+    worker gone) is not the task's and does not, nor is the task reaper's (the task it
+    ended was killed already; those waiting behind it never count).  An unclassified loss (``""``, or the
     driver's connection closing with nobody saying why) counts, as in Spark.
 
     >>> caused_by_app(LossCause.HEARTBEAT.value), caused_by_app(LossCause.SIGNAL.value)
     (False, True)
     """
-    return cause not in (LossCause.HEARTBEAT.value, LossCause.WORKER_LOST.value)
+    return cause not in (LossCause.HEARTBEAT.value, LossCause.WORKER_LOST.value,
+                         LossCause.KILL_TIMEOUT.value)
 
 
 def loss_sentence(executor_id: str, host: str, description: str, task: str = "") -> str:

@@ -29,8 +29,10 @@ def _seconds(value: str) -> float:
 
 def _seconds_or_never(value: str) -> object:
     """A Spark duration, or ``infinity`` (the default of Spark's
-    ``spark.dynamicAllocation.cachedExecutorIdleTimeout``), which Vega calls ``never``."""
-    return "never" if str(value).strip().lower() in ("infinity", "inf") else _seconds(value)
+    ``spark.dynamicAllocation.cachedExecutorIdleTimeout``) or a negative one (``-1``, the
+    default of ``spark.task.reaper.killTimeout``: no timeout), which Vega calls ``never``."""
+    text = str(value).strip().lower()
+    return "never" if text in ("infinity", "inf") or text.startswith("-") else _seconds(value)
 
 
 def _same(value: str) -> str:
@@ -86,6 +88,9 @@ SPARK_TO_VEGA = {
     "spark.speculation.multiplier": ("vega.speculation.multiplier", _same),
     "spark.speculation.quantile": ("vega.speculation.quantile", _same),
     "spark.speculation.minTaskRuntime": ("vega.speculation.min_runtime", _seconds),
+    # Vega's reaper is always on (spark.task.reaper.enabled is ignored): a killed task that
+    # runs on would hold its executor for ever
+    "spark.task.reaper.killTimeout": ("vega.task.reaper.kill_timeout", _seconds_or_never),
     **{f"spark.dynamicAllocation.{spark}": (f"vega.dynamic_allocation.{vega}", convert)
        for spark, vega, convert in (
            ("enabled", "enabled", _same),

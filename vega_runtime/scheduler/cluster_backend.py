@@ -12,6 +12,7 @@ together and adds dynamic allocation's timer.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -22,7 +23,7 @@ from .._version import __version__
 from ..config import cluster_mode_driver_id
 from ..errors import (ApplicationRefused, ExecutorsCannotStart, JobCancelled, MasterStopped,
                       MasterUnreachable, NoExecutors, VegaError)
-from ..executor_loss import LossCause
+from ..executor_loss import LossCause, reaped_description
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, CachedBlock,
@@ -92,8 +93,11 @@ class ClusterBackend(PoolRemovals):
                  master_reconnect_timeout: float = 60.0,
                  server_limits: Optional[dict] = None,
                  allocation: Optional[AllocationSettings] = None,
-                 heartbeat: HeartbeatSettings = HeartbeatSettings()):
+                 heartbeat: HeartbeatSettings = HeartbeatSettings(),
+                 kill_timeout: float = math.inf):
+        """``kill_timeout``: ``vega.task.reaper.kill_timeout`` (``math.inf``: never)."""
         self.on_output = on_output
+        self.kill_timeout = kill_timeout
         self.on_waiting = on_waiting
         self.executor_wait_timeout = executor_wait_timeout
         #: what the connections' threads report to the job loop (``poll``): events, or lists
@@ -522,6 +526,7 @@ class ClusterBackend(PoolRemovals):
 
     def poll(self, timeout: float) -> list:
         self._remove_hung()  # (their losses are queued: this poll reports them)
+        self._reap_overdue_kills()
         # the tasks sent since the last poll first: a task's start comes before its end
         events = self._started[:]
         self._started.clear()
@@ -559,26 +564,47 @@ class ClusterBackend(PoolRemovals):
         if self.heartbeats is None:
             return
         with self.lock:
-            hung = [(executor_id, silent_ms) for executor_id, silent_ms
-                    in self.heartbeats.expired(_now_ms()) if executor_id in self.pool]
-            for executor_id, _ in hung:
-                self.pool.get(executor_id).gone = True  # no new task; removed below
-        if not hung:
-            return
-        if not self._hung_seen:
+            hung = {executor_id: silent_ms for executor_id, silent_ms
+                    in self.heartbeats.expired(_now_ms()) if executor_id in self.pool}
+        if hung and not self._hung_seen:
             self._hung_seen = True
             log.warning("%s", HUNG_HINT)
+        self._kill_executors(hung, "hung: no heartbeat", LossCause.EXECUTOR_TIMEOUT,
+                             lambda silent_ms, killed: hung_description(
+                                 silent_ms / 1000, self.heartbeat, killed))
+
+    def _reap_overdue_kills(self) -> None:
+        """Remove the executors that have not reported a killed task's end within
+        ``kill_timeout`` (Spark's task reaper: the task caught its interruption and runs
+        on, or sits in one C call): the master has their workers kill them and starts
+        others, as for hung ones; the idle Context's catch-up polls between jobs too."""
+        with self.lock:
+            overdue = {executor_id: self.pool.killed_task(executor_id)
+                       for executor_id in self.pool.overdue_kills(self.kill_timeout)}
+        self._kill_executors(overdue, "a killed task ran on", LossCause.KILL_TIMEOUT,
+                             lambda task_id, killed: reaped_description(
+                                 task_id, self.kill_timeout, killed))
+
+    def _kill_executors(self, doomed: dict, reason: str, cause: LossCause, describe) -> None:
+        """Have the master kill the executors ``doomed`` names (``KillExecutors``: their
+        workers kill them and it starts others) and report them lost with ``cause``, as
+        ``describe(doomed[executor_id], killed)`` says (``killed`` False: the master was
+        unreachable, so the driver only stops using them)."""
+        with self.lock:
+            doomed = {e: fact for e, fact in doomed.items() if e in self.pool}
+            for executor_id in doomed:
+                self.pool.get(executor_id).gone = True  # no new task; removed below
+        if not doomed:
+            return
         killed = True
         try:
-            self.master_client.send(KillExecutors([e for e, _ in hung], "hung: no heartbeat"))
+            self.master_client.send(KillExecutors(list(doomed), reason))
         except OSError as exc:  # the master is away: the closed connection ends it if it wakes
-            log.warning("could not ask the master to kill hung executors %s: %s",
-                        ", ".join(e for e, _ in hung), exc)
+            log.warning("could not ask the master to kill executors %s (%s): %s",
+                        ", ".join(doomed), reason, exc)
             killed = False
-        for executor_id, silent_ms in hung:
-            self._executor_removed(executor_id, hung_description(silent_ms / 1000, self.heartbeat,
-                                                                 killed),
-                                   False, LossCause.EXECUTOR_TIMEOUT.value)
+        for executor_id, fact in doomed.items():
+            self._executor_removed(executor_id, describe(fact, killed), False, cause.value)
 
     def _check_starved(self) -> None:
         """(Under ``lock``.)"""

@@ -113,14 +113,20 @@ class ExecutorDirs(Record):
 
     @classmethod
     def under(cls, app_dir: str, executor_id: str) -> "ExecutorDirs":
-        dirs = cls(os.path.join(app_dir, "shuffle"),
+        """Its directories, the shuffle and spill ones made."""
+        dirs = cls.named(app_dir, executor_id)
+        for path in (dirs.shuffle, dirs.spill):
+            make_private_dirs(path)
+        return dirs
+
+    @classmethod
+    def named(cls, app_dir: str, executor_id: str) -> "ExecutorDirs":
+        """Its directories (made or not: the driver's view of a dead executor's)."""
+        return cls(os.path.join(app_dir, "shuffle"),
                    os.path.join(app_dir, "blocks", executor_id),
                    os.path.join(app_dir, "spill", executor_id),
                    os.path.join(app_dir, "broadcast"),
                    os.path.join(app_dir, "files", executor_id))
-        for path in (dirs.shuffle, dirs.spill):
-            make_private_dirs(path)
-        return dirs
 
 
 class Executor:

@@ -367,6 +367,24 @@ class ExecutorPool:
                 if any(now - at > grace for task_id, at in s.kills.items()
                        if task_id in s.tasks)]
 
+    def next_overdue(self, grace: float) -> Optional[float]:
+        """Seconds until an executor is in ``overdue_kills`` (0 once one is), None while no
+        killed task is in flight or ``grace`` is infinite: when a backend that nobody polls
+        between jobs must be asked again.  Safe beside the job loop's thread (copies)."""
+        now = self.clock()
+        kills = [at for slot in list(self._slots.values())
+                 for task_id, at in list(slot.kills.items()) if task_id in slot.tasks]
+        if not kills or grace == float("inf"):
+            return None
+        return max(0.0, min(kills) + grace - now)
+
+    def killed_task(self, executor_id: str) -> Optional[int]:
+        """The task ``executor_id`` was told to kill first and has not reported ended."""
+        slot = self._slots.get(executor_id)
+        pending = [(at, task_id) for task_id, at in slot.kills.items()
+                   if task_id in slot.tasks] if slot is not None else []
+        return min(pending)[1] if pending else None
+
     def starving(self, after: float = STARVATION_TIMEOUT) -> Optional[str]:
         """Why the queue's tasks wait, once the oldest has waited ``after`` seconds and what
         holds it up may never end by itself: a barrier stage that lacks idle executors (its

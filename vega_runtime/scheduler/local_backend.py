@@ -7,7 +7,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
+import shutil
 import queue
 import select
 import selectors
@@ -19,7 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 from .. import executor_python
-from ..executor_loss import LossCause
+from ..executor_loss import LossCause, reaped_description
 from ..processes import (HeldSignals, command_title, describe_exit, die_with_parent,
                          end_descendants, fork_holding_signals, kill_tree, own_descendants,
                          read_no_input, title_argv, write_to_own_descriptors)
@@ -32,14 +34,13 @@ from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, Out
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
                       broadcast_reply)
 from .barrier import BarrierCoordinator
+from ..shuffle.blocks import remove_attempts_output
 from .executor import Executor, ExecutorDirs, TaskState
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool, PoolRemovals
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
                                  hung_description)
 
-#: seconds a forked executor has to report a killed task's end before it is ended itself
-KILL_GRACE = 3.0
 #: how many writes of an overdue executor are read, looking for the killed task's end,
 #: before it is ended all the same (a task that ignores the kill may print without end)
 MAX_READS_BEFORE_REAPING = 1000
@@ -176,11 +177,13 @@ class ProcessPoolBackend(PoolRemovals):
                  heartbeat: HeartbeatSettings = HeartbeatSettings(),
                  executor_env: Optional[Dict[str, str]] = None,
                  executor_resources: Optional[List[Dict[str, List[str]]]] = None,
-                 context_id: str = ""):
+                 context_id: str = "", kill_timeout: float = math.inf):
         """``executor_env``: environment variables of every executor process;
         ``executor_resources``: the addresses of each (the driver's, shared out);
-        ``context_id``: the application's, named in each executor's title."""
+        ``context_id``: the application's, named in each executor's title;
+        ``kill_timeout``: ``vega.task.reaper.kill_timeout`` (``math.inf``: never)."""
         self.app_dir = app_dir
+        self.kill_timeout = kill_timeout
         self.context_id = context_id
         self.on_output = on_output
         self.memory_budget = memory_budget
@@ -337,10 +340,10 @@ class ProcessPoolBackend(PoolRemovals):
         if process.stalled and cause != LossCause.EXECUTOR_TIMEOUT.value:  # no progress
             reason = hung_description(self.heartbeat.timeout, self.heartbeat)
             cause = LossCause.EXECUTOR_TIMEOUT.value
-        if cause == LossCause.EXECUTOR_TIMEOUT.value:
-            if not self._hung_seen:
-                self._hung_seen = True
-                log.warning("%s", HUNG_HINT)
+        if cause == LossCause.EXECUTOR_TIMEOUT.value and not self._hung_seen:
+            self._hung_seen = True
+            log.warning("%s", HUNG_HINT)
+        if cause in (LossCause.EXECUTOR_TIMEOUT.value, LossCause.KILL_TIMEOUT.value):
             kill_tree(process.pid)  # SIGKILL ends a stopped process too
         with self.lock:
             slot = self.pool.remove(executor_id)
@@ -348,6 +351,7 @@ class ProcessPoolBackend(PoolRemovals):
             self.heartbeats.executor_removed(executor_id)
         task_ids = slot.task_ids() if slot is not None else []
         ended = _reap(process, exit_wait=0.2)
+        self._remove_partial_output(executor_id, slot)
         if cause:
             log.info("executor %s (pid %d) removed: %s", executor_id, process.pid, reason)
         else:
@@ -359,6 +363,16 @@ class ProcessPoolBackend(PoolRemovals):
         # Shuffle files live in the shared app dir, so the outputs survive the process.
         return ExecutorLostEvent(executor_id, HOST, reason, task_ids, outputs_lost=False,
                                  cause=cause)
+
+    def _remove_partial_output(self, executor_id: str, slot) -> None:
+        """(Its process gone.) Delete what a dead executor's tasks in flight had written: a
+        map task's runs and unfinished data and index files (nobody registered them, and its
+        own clean-up never ran), its spilled records."""
+        dirs = ExecutorDirs.named(self.app_dir, executor_id)
+        if slot is not None and slot.tasks:
+            remove_attempts_output(dirs.shuffle, {task.spec.task_id: task.spec.partition
+                                                  for task in slot.tasks.values()})
+        shutil.rmtree(dirs.spill, ignore_errors=True)
 
     def _remove_hung(self) -> list:
         """Kill the executors silent for longer than ``vega.executor.timeout`` (hung: stopped,
@@ -472,28 +486,35 @@ class ProcessPoolBackend(PoolRemovals):
         return True
 
     def _reap_overdue_kills(self) -> list:
-        """End the executors that have not reported a killed task's end within KILL_GRACE
-        (Spark's task reaper); the events of what they had sent.  What an executor sent while
-        nobody polled (between jobs: a cancelled job's kill is not waited for) is read first:
-        it may be that end, and the executor was then ended for nothing, with the next job's
-        tasks on it."""
+        """End the executors that have not reported a killed task's end within
+        ``kill_timeout`` (Spark's task reaper); their losses, after the events of what they
+        had sent.  What an executor sent while nobody polled (between jobs: a cancelled
+        job's kill is not waited for) is read first: it may be that end, and the executor
+        was then ended for nothing, with the next job's tasks on it."""
         events: list = []
-        for executor_id in self.pool.overdue_kills(KILL_GRACE):
+        for executor_id in self.pool.overdue_kills(self.kill_timeout):
             process = self.processes.get(executor_id)
             if process is None:
                 continue
             for _ in range(MAX_READS_BEFORE_REAPING):
-                if executor_id not in self.pool.overdue_kills(KILL_GRACE) or not (
+                if executor_id not in self.pool.overdue_kills(self.kill_timeout) or not (
                         process.conn.buffered or _readable([process.conn], 0.0)):
                     break
                 if not self._receive(process, events):
                     break
-            if executor_id in self.pool.overdue_kills(KILL_GRACE) and \
-                    executor_id in self.processes:  # its end shows as a lost connection
-                log.warning("executor %s did not stop its killed task within %.0fs: ending "
-                            "the process", executor_id, KILL_GRACE)
-                kill_tree(process.pid)
+            task_id = self.pool.killed_task(executor_id)
+            if executor_id in self.pool.overdue_kills(self.kill_timeout) and \
+                    executor_id in self.processes:
+                events.append(self._lose(executor_id,
+                                         reaped_description(task_id, self.kill_timeout),
+                                         LossCause.KILL_TIMEOUT.value))
         return events
+
+    def next_overdue_kill(self) -> Optional[float]:
+        """Seconds until an executor's killed task is overdue (``_reap_overdue_kills``), None
+        while none runs: the Context, which nobody else polls between jobs, asks then
+        (``context_jobs``)."""
+        return self.pool.next_overdue(self.kill_timeout)
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)

@@ -128,6 +128,9 @@ class JobRunner(TaskEvents):
         self.listener = listener
         self.settings = settings
         self.merge_accumulators = merge_accumulators
+        #: called once a thread has stopped leading the loop (the Context arms its task
+        #: reaper's timer there: between jobs nobody polls the backend)
+        self.after_lead: Callable[[], None] = lambda: None
         self._job_ids = itertools.count()
         #: the active jobs by id (their threads wait for them), oldest first
         self.jobs: Dict[int, ActiveJob] = {}
@@ -322,6 +325,7 @@ class JobRunner(TaskEvents):
                 with self._cond:
                     self._leader = None
                     self._cond.notify_all()
+                self.after_lead()
 
     # -- the leader's thread ---------------------------------------------------------
     def _lead(self, done: Callable[[], bool]) -> None:

@@ -11,8 +11,9 @@ a ``BlockLocation`` tells one reducer where its piece of it is.
 from __future__ import annotations
 
 import os
+import re
 import struct
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 from ..io.disk import naming_a_full_disk as full_disk
 from ..private_files import open_private
@@ -119,6 +120,29 @@ def remove_map_output(data_path: str, index_path: str) -> None:
                 os.unlink(os.path.join(directory, name))
             except FileNotFoundError:
                 pass
+
+
+def remove_attempts_output(shuffle_dir: str, attempts: Dict[int, int]) -> None:
+    """Delete what map task attempts wrote in ``shuffle_dir``, of whichever shuffle
+    (``attempts``: each attempt's task id -> its map id, ``output_paths``'s last two): those
+    of an executor that died mid-task (ended by the task reaper, say), whose own clean-up
+    (``write_map_output``) never ran and whose outputs nobody registered."""
+    try:
+        entries = os.listdir(shuffle_dir)
+    except FileNotFoundError:
+        return
+    shuffles = set()
+    for name in entries:
+        match = _ATTEMPT_FILE.match(name)
+        if match and attempts.get(int(match.group(3))) == int(match.group(2)):
+            shuffles.add((int(match.group(1)), int(match.group(2)), int(match.group(3))))
+    for shuffle_id, map_id, attempt in shuffles:
+        remove_map_output(*output_paths(shuffle_dir, shuffle_id, map_id, attempt))
+
+
+#: a map output file's name (``output_paths``, its runs and its index's temporary file):
+#: its shuffle id, map id and attempt
+_ATTEMPT_FILE = re.compile(r"shuffle_(\d+)_(\d+)_(\d+)\.(?:data|index)")
 
 
 def write_index(path: str, offsets: List[int]) -> None:
