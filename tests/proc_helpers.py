@@ -81,6 +81,13 @@ def wait_for_file_in_task(path, timeout: float = 60.0) -> bool:
     return True
 
 
+def partial_files(root) -> List[str]:
+    """Map output files under ``root`` no finished attempt owns: spilled runs and unrenamed
+    indexes."""
+    return sorted(name for _, _, names in os.walk(root) for name in names
+                  if name.startswith("shuffle_") and (".run" in name or name.endswith(".tmp")))
+
+
 def read_text(path: str) -> str:
     """The text of a file (a log, say) as far as it is written, or "" if it does not exist yet."""
     try:

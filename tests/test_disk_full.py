@@ -16,7 +16,7 @@ import pytest
 from vega_runtime import Context
 from vega_runtime.errors import TaskFailed
 
-from proc_helpers import wait_for
+from proc_helpers import partial_files, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -29,12 +29,6 @@ def small_disk(tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], check=True)
     yield str(path)
     subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def partial_files(root):
-    """Map output files no finished attempt owns: spilled runs and unrenamed indexes."""
-    return sorted(name for _, _, names in os.walk(root) for name in names
-                  if name.startswith("shuffle_") and (".run" in name or name.endswith(".tmp")))
 
 
 @pytest.mark.parametrize("master", ["local[2,2]", "local-cluster[2,1]"])

@@ -13,7 +13,7 @@ from vega_runtime import Context
 from vega_runtime.errors import TaskFailed
 from vega_runtime.scheduler.listener import JobListener
 
-from proc_helpers import pid_alive, start_job_in_thread, wait_for
+from proc_helpers import partial_files, pid_alive, start_job_in_thread, wait_for
 
 
 class Removals(JobListener):
@@ -22,12 +22,6 @@ class Removals(JobListener):
 
     def on_executor_removed(self, executor_id, host, reason, lost, at, cause=""):
         self.removed.append((reason, cause))
-
-
-def partial_files(root):
-    """Map output files no finished attempt owns: spilled runs and unrenamed indexes."""
-    return sorted(name for _, _, names in os.walk(root) for name in names
-                  if name.startswith("shuffle_") and (".run" in name or name.endswith(".tmp")))
 
 
 def _stuck_map_job(marks: str):

@@ -772,5 +772,6 @@ def _plain(value: Any) -> Any:
 
 
 #: how long a save waits for the tasks it killed to end before it commits or removes its
-#: output (``local[N]`` ends an executor whose killed task runs on after 3 s: ``KILL_GRACE``)
+#: output (an executor whose killed task runs on is ended after
+#: ``vega.task.reaper.kill_timeout``, 3 s: the task reaper)
 KILLED_TASKS_WAIT = 10.0

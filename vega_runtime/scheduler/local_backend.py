@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import queue
 import select
 import selectors
@@ -368,6 +367,8 @@ class ProcessPoolBackend(PoolRemovals):
         """(Its process gone.) Delete what a dead executor's tasks in flight had written: a
         map task's runs and unfinished data and index files (nobody registered them, and its
         own clean-up never ran), its spilled records."""
+        import shutil  # (here: a driver that loses no executor does without it, bz2, lzma)
+
         dirs = ExecutorDirs.named(self.app_dir, executor_id)
         if slot is not None and slot.tasks:
             remove_attempts_output(dirs.shuffle, {task.spec.task_id: task.spec.partition
