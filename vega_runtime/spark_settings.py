@@ -30,7 +30,11 @@ def _seconds(value: str) -> float:
 def _seconds_or_never(value: str) -> object:
     """A Spark duration, or ``infinity`` (the default of Spark's
     ``spark.dynamicAllocation.cachedExecutorIdleTimeout``) or a negative one (``-1``, the
-    default of ``spark.task.reaper.killTimeout``: no timeout), which Vega calls ``never``."""
+    default of ``spark.task.reaper.killTimeout``: no timeout), which Vega calls ``never``.
+
+    >>> _seconds_or_never("infinity"), _seconds_or_never("-1"), _seconds_or_never("2min")
+    ('never', 'never', 120.0)
+    """
     text = str(value).strip().lower()
     return "never" if text in ("infinity", "inf") or text.startswith("-") else _seconds(value)
 
