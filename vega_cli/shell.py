@@ -39,6 +39,7 @@ from vega_runtime.scheduler.listener import JobListener
 from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
                                          spark_pairs, submitted_properties)
 
+from . import driver_python
 from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
@@ -73,6 +74,8 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
                          f"Run it with: vega submit {' '.join(script)}; or pipe statements "
                          f"into vega shell.")
     debug = debug or debug_requested()
+    environ, repeated = dict(os.environ), driver_python.quiet_repeated_warnings()
+    front_end = driver_python.shell_front_end(environ)
     spark_confs = spark_pairs(confs)  # as given: SparkConf() in the session has them
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
@@ -97,6 +100,15 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     check_archives(archives)
     if archive_items or archive_urls:  # the session's Context adds them (URLs: hdfs://)
         cli_conf["vega.archives"] = ",".join(archive_items + split_list(archive_urls))
+    if front_end is None:
+        python, source = driver_python.configured(resolved, environ, by_master=False)
+        driver_python.become(python, source, os.getcwd(), archive_items, environ, False)
+    elif not plain and not _have_ipython():  # (with it, a terminal's session is IPython's)
+        raise UsageError(f"PYSPARK_DRIVER_PYTHON={front_end} asks for IPython, which this "
+                         f"Python ({sys.executable}) lacks",
+                         "Install it there (pip install ipython), or unset "
+                         "PYSPARK_DRIVER_PYTHON for Python's own console.")
+    driver_python.settled(repeated)
     if verbose:
         print_driver_config(config_file, cli_conf)
     cli_conf.update(for_context)  # (the table shows the files as given)

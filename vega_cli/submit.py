@@ -29,6 +29,7 @@ from vega_runtime.processes import (DIE_WITH_ENV, ENDING_SIGNALS, HeldSignals, o
 from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
                                          spark_pairs, submitted_properties)
 
+from . import driver_python
 from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
                      Cancelled, CommandError, Unreachable, UsageError, debug_requested,
@@ -78,6 +79,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     vega submit --master local[2] --py-files lib.zip --files lookup.csv job.py ARG...
     """
     debug = debug or debug_requested()
+    environ, repeated = dict(os.environ), driver_python.quiet_repeated_warnings()
     by_master = _tie_to_starter()
     given, given_properties = _master_given_confs()
     deploy_mode, confs = _deploy_mode(deploy_mode, confs)  # (its SparkConf() says which ran)
@@ -133,6 +135,10 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
                                py_files, files, verbose, archives)
+    if deploy_mode != "cluster":  # (a driver the master runs: by its settings alone)
+        python, source = driver_python.configured(resolved, environ, by_master)
+        driver_python.become(python, source, os.getcwd(), archive_items, environ, by_master)
+    driver_python.settled(repeated)
     if verbose:
         print_driver_config(config_file, cli_conf)
     cli_conf.update(for_context)  # (the table shows the files as given)

@@ -343,6 +343,13 @@ SETTINGS: tuple[Setting, ...] = (
             "path on every worker, or a name on PATH. Empty: the workers' own. Checked as the "
             "Context starts: the same Python minor version as the driver, and Vega importable "
             "in it. No effect on master local, whose tasks run in the driver."),
+    Setting("vega.driver.python", "", parse_str, "path",
+            "The Python vega submit and vega shell run the driver in (Spark's "
+            "spark.pyspark.driver.python; else vega.executor.python unless it is a path in an "
+            "archive, else PYSPARK_DRIVER_PYTHON, then PYSPARK_PYTHON in the submitter's "
+            "environment): a path on the driver's host or a name on PATH; for a cluster-mode "
+            "driver, also a path in its --archives (./environment/bin/python). Empty: the "
+            "command's own. Checked first: it must run and import this version of Vega."),
     Setting("vega.executor.labels", "", parse_names, "labels",
             "Run the application's executors only on workers carrying every one of these "
             "labels (comma-separated or a list; vega worker --labels). Until such a worker "

@@ -32,6 +32,8 @@ OTHER_VARIABLES: Dict[str, str] = {
     "VEGA_SPARK_PROPERTIES": "spark.* properties a PySpark job's SparkConf reads",
     "VEGA_SHIPPED_PYTHON": "the Python an executor becomes, and its archive (executor_python)",
     "VEGA_UNPACKED_ARCHIVES": "archives an executor unpacked before it started (executor_python)",
+    "VEGA_BECAME_DRIVER_PYTHON": "the driver's Python vega submit or shell became, in the "
+                                 "command it runs again there (vega_cli.driver_python)",
     "VEGA_FORK_ONLY": "executors fork without a fork server (forkserver)",
     "VEGA_LOCAL_IP": "the address this machine's daemons and drivers use",
     "VEGA_NET_PEER_TIMEOUT": "how long a peer may stall its handshake (net)",

@@ -32,7 +32,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from ._version import __version__
 from .errors import VegaError
@@ -48,11 +49,12 @@ EXECUTOR_PYTHON_ENV = "VEGA_SHIPPED_PYTHON"
 UNPACKED_ARCHIVES_ENV = "VEGA_UNPACKED_ARCHIVES"
 #: seconds the check of an interpreter may take (it imports Vega's executor)
 CHECK_TIMEOUT = 60.0
-#: what the check runs: the interpreter's version, then Vega's, or why it cannot import it;
-#: not from the working directory (``-c`` puts it first on the module path), as executors
+#: what the check runs (``%s``: the module the interpreter must import): its version, then
+#: Vega's, or why it cannot import it; not from the working directory (``-c`` puts it first on
+#: the module path), as executors
 CHECK_CODE = ("import sys; del sys.path[0]; "
-              "print('%d.%d' % sys.version_info[:2], flush=True); "
-              "import vega_runtime.deploy.executor_main, vega_runtime._version as v; "
+              "print('%%d.%%d' %% sys.version_info[:2], flush=True); "
+              "import %s, vega_runtime._version as v; "
               "print(v.__version__)")
 #: what ``become`` returns when the interpreter asked for is the one running already
 RUN_AS_IS = -1
@@ -69,15 +71,44 @@ class ExecutorPythonError(VegaError):
         self.given, self.source, self.path = given, source, path
         self.problem, self.hint = problem, hint
 
+    #: whose Python it is, in its message
+    WHOSE = "the executors'"
+
     def __str__(self) -> str:  # where a name was found on PATH (a path says where it is)
         where = f", found at {self.path}" if self.path and "/" not in self.given else ""
-        return (f"the executors' Python {self.given} ({self.source}{where}) {self.problem}: "
+        return (f"{self.WHOSE} Python {self.given} ({self.source}{where}) {self.problem}: "
                 f"{self.hint}")
 
 
 class InterpreterNotRunnable(ExecutorPythonError):
     """The executors' Python cannot be run here at all (built for another system, say)."""
 
+
+@dataclass(frozen=True)
+class Role:
+    """Whose Python ``check`` checks, and what it asks of it."""
+
+    error: Type[ExecutorPythonError]  #: raised (its message names whose Python it is)
+    not_runnable: Type[ExecutorPythonError]  #: raised for one that cannot be run here at all
+    module: str  #: what it must import
+    module_name: str  #: ... in messages
+    same_minor: bool  #: whether it must be of this Python's minor version
+    missing_hint: str  #: what to do about a path that is not in an archive and not there
+    system_hint: str  #: ... about one that does not run here
+    import_hint: str  #: ... about one that cannot import ``module``
+    vega_owner: str  #: who has this Vega, in the message of one with another
+    environment: str  #: where Vega is to be installed, in that message
+
+
+EXECUTORS = Role(
+    ExecutorPythonError, InterpreterNotRunnable, "vega_runtime.deploy.executor_main",
+    "Vega's executor", True,
+    "give a path that exists on every worker, or ship an environment with --archives "
+    "ENV.tar.gz#environment and name ./environment/bin/python",
+    "ship an interpreter built for the workers' system",
+    "install Vega and its dependencies into the environment you ship (pip install them there "
+    "before packing it), or name where they are with spark.executorEnv.PYTHONPATH",
+    "the driver", "the environment you ship")
 
 #: where the executors' Python was named, in ``configured``'s order
 SOURCES = (("vega.executor.python", "vega.executor.python, Spark's spark.pyspark.python"),
@@ -177,15 +208,18 @@ def user_paths() -> List[str]:
     return kept
 
 
-def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool = True) -> None:
-    """``ExecutorPythonError`` unless ``path`` runs (with ``run``: with ``env``, as Python
-    of the driver's minor version that imports this version of Vega's executor)."""
+def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool = True,
+          role: Role = EXECUTORS) -> None:
+    """``role.error`` unless ``path`` runs (with ``run``: with ``env``, as Python of the
+    driver's minor version where the role asks it, that imports this version of Vega's
+    ``role.module``)."""
+    error = role.error
     problem = interpreter_problem(path)
     if problem == "is not executable":
-        raise ExecutorPythonError(given, source, path, problem, "name the interpreter itself (bin/"
-                                  "python), executable by its owner in the archive")
+        raise error(given, source, path, problem, "name the interpreter itself (bin/python), "
+                    "executable by its owner in the archive")
     if problem and problem.startswith("is a broken link"):
-        raise ExecutorPythonError(given, source, path, problem, (
+        raise error(given, source, path, problem, (
             "a packed virtual environment (venv-pack's) runs the Python it was made with, "
             "which every host needs at that path: install that Python there, or pack an "
             "environment holding its own (python -m venv --copies, conda-pack)"))
@@ -193,39 +227,34 @@ def check(given: str, source: str, path: str, env: Mapping[str, str], run: bool 
         name = in_archive(given)
         hint = (f"name the interpreter by its path in the archive unpacked as {name!r} "
                 f"(./{name}/bin/python for a venv-pack or conda-pack archive)" if name else
-                "give a path that exists on every worker, or ship an environment with "
-                "--archives ENV.tar.gz#environment and name ./environment/bin/python")
-        raise ExecutorPythonError(given, source, path, problem, hint)
+                role.missing_hint)
+        raise error(given, source, path, problem, hint)
     if not run:
         return
     import subprocess
 
     try:
-        run = subprocess.run([path, "-c", CHECK_CODE], env=dict(env), capture_output=True,
-                             stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT)
+        run = subprocess.run([path, "-c", CHECK_CODE % role.module], env=dict(env),
+                             capture_output=True, stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InterpreterNotRunnable(given, source, path, f"cannot be run ({exc})",
-                                     "ship an interpreter built for the workers' system") from None
+        raise role.not_runnable(given, source, path, f"cannot be run ({exc})",
+                                role.system_hint) from None
     out = run.stdout.decode("utf-8", "replace").split()
     if not out:
-        error = _last_line(run.stderr)
-        raise ExecutorPythonError(given, source, path, f"does not start ({error})",
-                                  "ship an interpreter built for the workers' system")
-    if out[0] != python_version():
-        raise ExecutorPythonError(
+        raise error(given, source, path, f"does not start ({_last_line(run.stderr)})",
+                    role.system_hint)
+    if role.same_minor and out[0] != python_version():
+        raise error(
             given, source, path, f"runs Python {out[0]}, the driver Python {python_version()}",
             f"build the shipped environment with Python {python_version()} (functions "
             "pickled by one Python version do not load in another)")
     if run.returncode != 0 or len(out) < 2:
-        raise ExecutorPythonError(
-            given, source, path, f"cannot import Vega's executor ({_last_line(run.stderr)})",
-            "install Vega and its dependencies into the environment you ship (pip install "
-            "them there before packing it), or name where they are with "
-            "spark.executorEnv.PYTHONPATH")
+        raise error(given, source, path,
+                    f"cannot import {role.module_name} ({_last_line(run.stderr)})",
+                    role.import_hint)
     if out[1] != __version__:
-        raise ExecutorPythonError(given, source, path,
-                                  f"has Vega {out[1]}, the driver Vega {__version__}",
-                                  f"install Vega {__version__} into the environment you ship")
+        raise error(given, source, path, f"has Vega {out[1]}, {role.vega_owner} Vega "
+                    f"{__version__}", f"install Vega {__version__} into {role.environment}")
 
 
 def _last_line(stderr: bytes) -> str:
