@@ -76,6 +76,8 @@ def configured(conf: Mapping[str, object], environ: Mapping[str, str],
     >>> configured(conf, {"PYSPARK_DRIVER_PYTHON": "python3"}, by_master=True)
     ('./environment/bin/python', "vega.executor.python, Spark's spark.pyspark.python")
     """
+    if DRIVER_PYTHON_ENV in environ:  # the command that became it chose it (and warned)
+        return "", ""
     named = [(conf.get(key), source) for key, source in SETTINGS]
     if not by_master:
         named += [(environ.get(name), source) for name, source in VARIABLES]

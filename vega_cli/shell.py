@@ -14,6 +14,11 @@ otherwise Python's ``code.InteractiveConsole``.  On a terminal either runs the f
 stdin not a terminal (a pipe, a file) no prompts are printed, so ``echo
 'print(sc.parallelize(range(10)).sum())' | vega shell`` prints just ``45``; the banner and
 errors go to stderr.
+
+The session runs in the Python the application names, as ``vega submit``'s driver does
+(``driver_python``: ``PYSPARK_DRIVER_PYTHON=/opt/env/bin/python``, say);
+``PYSPARK_DRIVER_PYTHON=ipython`` asks for IPython (refused where it is not installed), and
+Jupyter and ``PYSPARK_DRIVER_PYTHON_OPTS`` are refused (``driver_python.shell_front_end``).
 """
 
 from __future__ import annotations
