@@ -39,13 +39,15 @@ def test_pyspark_driver_python_runs_a_client_mode_driver_and_the_archive_path_is
 def test_spark_pyspark_driver_python_setting_runs_the_driver_and_a_front_end_is_passed_over(
         vega_cli, envs, tmp_path):
     """--conf spark.pyspark.driver.python (ahead of PYSPARK_DRIVER_PYTHON, as spark-submit
-    reads them) runs the driver; PYSPARK_DRIVER_PYTHON=jupyter, a front end of the pyspark
+    reads them) runs the driver, the command's warnings said once; PYSPARK_DRIVER_PYTHON=jupyter, a front end of the pyspark
     shell, names no Python for a job: vega's own runs it, saying so."""
     job = write_job(tmp_path, "job.py", "import sys\nprint(sys.executable)\n")
     named = vega_cli("submit", "--master", "local", "--conf",
-                     f"spark.pyspark.driver.python={_made(envs[0])}", job,
-                     env={"PYSPARK_DRIVER_PYTHON": "python3.0"})
-    assert (named.returncode, named.stdout, named.stderr) == (0, _made(envs[0]) + "\n", "")
+                     f"spark.pyspark.driver.python={_made(envs[0])}", "--conf",
+                     "spark.ui.port=4040", job, env={"PYSPARK_DRIVER_PYTHON": "python3.0"})
+    assert (named.returncode, named.stdout) == (0, _made(envs[0]) + "\n")
+    assert named.stderr == ("Vega has no use for these Spark settings and ignores them: "
+                            "spark.ui.port (--conf)\n")  # once: not again in that Python
     front_end = vega_cli("submit", "--master", "local", job,
                          env={"PYSPARK_DRIVER_PYTHON": "jupyter"})
     assert (front_end.returncode, front_end.stdout) == (0, sys.executable + "\n")

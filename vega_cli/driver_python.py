@@ -58,7 +58,7 @@ class DriverPythonError(ExecutorPythonError):
 
 DRIVER = executor_python.Role(
     DriverPythonError, DriverPythonError, "vega_cli.main", "Vega's command line", False,
-    "give a path that exists on this host, or a name on PATH",
+    "give a path that exists on the driver's host, or a name on its PATH",
     "name an interpreter built for this system",
     "install Vega into that environment (pip install vega and its dependencies), or name "
     "a Python that has it",

@@ -105,10 +105,12 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     check_archives(archives)
     if archive_items or archive_urls:  # the session's Context adds them (URLs: hdfs://)
         cli_conf["vega.archives"] = ",".join(archive_items + split_list(archive_urls))
-    if front_end is None:
-        python, source = driver_python.configured(resolved, environ, by_master=False)
-        driver_python.become(python, source, os.getcwd(), archive_items, environ, False)
-    elif not plain and not _have_ipython():  # (with it, a terminal's session is IPython's)
+    python, source = driver_python.configured(resolved, {  # (ipython names no Python)
+        k: v for k, v in environ.items() if front_end is None or k != "PYSPARK_DRIVER_PYTHON"},
+        by_master=False)
+    driver_python.become(python, source, os.getcwd(), archive_items, environ, False)
+    if front_end is not None and not plain and not _have_ipython():
+        # (with it, a terminal's session is IPython's)
         raise UsageError(f"PYSPARK_DRIVER_PYTHON={front_end} asks for IPython, which this "
                          f"Python ({sys.executable}) lacks",
                          "Install it there (pip install ipython), or unset "
