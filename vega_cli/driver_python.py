@@ -165,16 +165,43 @@ def become(given: str, source: str, root: str, archives: Iterable[str],
 
 def _unpacked(given: str, source: str, root: str, archives: Iterable[str]) -> str:
     """Where ``given``, in one of ``archives`` (``PATH#NAME``), is once that archive is
-    unpacked in ``root``; ``UsageError`` if none of them unpacks as its directory."""
+    unpacked in ``root``."""
+    name = in_archive(given)
+    executor_python.unpack_archives([[name, _archive_named(given, source, archives)]], root,
+                                    fetch=_not_fetched)
+    return executor_python.resolve(given, root)
+
+
+def _archive_named(given: str, source: str, archives: Iterable[str]) -> str:
+    """The path of the one of ``archives`` (``PATH#NAME``) that unpacks as the directory
+    ``given`` is in; ``UsageError`` if none does."""
     name = in_archive(given)
     for item in archives:
         path, _, unpack_as = item.partition("#")
         if (unpack_as or os.path.basename(path)) == name:
-            executor_python.unpack_archives([[name, path]], root, fetch=_not_fetched)
-            return executor_python.resolve(given, root)
+            return path
     raise UsageError(str(DriverPythonError(
         given, source, "", f"is in an archive unpacked as {name!r}, which the application does "
-        "not ship", f"ship it with --archives ENV.tar.gz#{name} (spark.archives)")))
+        "not ship", f"ship it with --archives ENV.tar.gz#{name} (spark.archives; a local file: "
+        "the driver starts before it could fetch a URL)")))
+
+
+def check_for_cluster(conf: Mapping[str, object], environ: Mapping[str, str],
+                      archives: Iterable[str]) -> None:
+    """Cluster deploy mode, in the submitter, before anything is sent: ``UsageError`` for a
+    driver's Python in an archive the application does not ship in its package
+    (``archives``: ``PATH#NAME``), which its driver would say after the upload; a warning
+    for ``PYSPARK_DRIVER_PYTHON``, which does not reach the driver."""
+    given, source = configured(conf, {}, by_master=True)
+    if in_archive(given):
+        _archive_named(given, source, list(archives))
+    variable = environ.get("PYSPARK_DRIVER_PYTHON", "").strip()
+    if variable and not is_front_end(variable):
+        error_console().print(
+            f"vega: warning: PYSPARK_DRIVER_PYTHON ({variable}) does not reach a cluster-mode "
+            "driver, which runs on the master's host: name its Python with --conf "
+            "spark.pyspark.driver.python=... (a path there, or ./environment/bin/python in "
+            "--archives ENV.tar.gz#environment)", markup=False, highlight=False, style="yellow")
 
 
 def _not_fetched(path: str, local_path: str) -> None:

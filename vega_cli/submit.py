@@ -135,7 +135,9 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
                                py_files, files, verbose, archives)
-    if deploy_mode != "cluster":  # (a driver the master runs: by its settings alone)
+    if deploy_mode == "cluster":
+        driver_python.check_for_cluster(resolved, environ, archive_items)
+    else:  # (a driver the master runs: by its settings alone)
         python, source = driver_python.configured(resolved, environ, by_master)
         driver_python.become(python, source, os.getcwd(), archive_items, environ, by_master)
     driver_python.settled(repeated)
