@@ -342,7 +342,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(./environment/bin/python with --archives env.tar.gz#environment), an absolute "
             "path on every worker, or a name on PATH. Empty: the workers' own. Checked as the "
             "Context starts: the same Python minor version as the driver, and Vega importable "
-            "in it. No effect on master local, whose tasks run in the driver."),
+            "in it. No effect on master local, whose tasks run in the driver. vega submit and "
+            "vega shell run the driver in it too (as spark-submit), unless vega.driver.python "
+            "names another or, in client mode, it is a path in an archive."),
     Setting("vega.driver.python", "", parse_str, "path",
             "The Python vega submit and vega shell run the driver in (Spark's "
             "spark.pyspark.driver.python; else vega.executor.python unless it is a path in an "
