@@ -74,8 +74,8 @@ def test_a_cluster_mode_driver_runs_the_python_of_its_archive(vega_cli, envs, mu
                                                               tmp_path):
     """--deploy-mode cluster with spark.pyspark.python=./environment/bin/python and the
     archive: the driver the master runs unpacks it in its directory and runs its Python, as
-    its executors do; the submitter's PYSPARK_DRIVER_PYTHON is not the cluster's (a warning
-    says so). Before, the driver ran the master's Python."""
+    its executors do; the submitter's PYSPARK_DRIVER_PYTHON is not the cluster's. Before,
+    the driver ran the master's Python."""
     url, secret = multi_host_cluster
     job = write_job(tmp_path, "job.py", JOB + "    print(__import__('only_in_shipped_env').NAME)\n")
     result = vega_cli("submit", "--master", url, "--deploy-mode", "cluster", "--conf",
@@ -83,10 +83,7 @@ def test_a_cluster_mode_driver_runs_the_python_of_its_archive(vega_cli, envs, mu
                       "--conf", "spark.pyspark.python=./environment/bin/python", job,
                       env={"PYSPARK_DRIVER_PYTHON": "/nonexistent/python"})
     assert result.returncode == 0, result.stderr
-    assert ("vega: warning: PYSPARK_DRIVER_PYTHON (/nonexistent/python) does not reach a "
-            "cluster-mode driver, which runs on the master's host: name its Python with --conf "
-            "spark.pyspark.driver.python=... (a path there, or ./environment/bin/python in "
-            "--archives ENV.tar.gz#environment)\n") in result.stderr
+    assert "PYSPARK_DRIVER_PYTHON" not in result.stderr  # (a setting names it: no warning)
     tasks, driver = _tasks_python(result.stdout)
     assert driver.split("/apps/")[1].split("/", 1)[1] == "environment/bin/python"
     assert result.stdout.splitlines()[2] == "env"
@@ -97,7 +94,8 @@ def test_a_cluster_mode_driver_runs_the_python_of_its_archive(vega_cli, envs, mu
 def test_a_cluster_mode_driver_python_in_an_archive_not_shipped_is_refused_before_upload(
         vega_cli, tmp_path):
     """Said by the submitter before anything is sent (the master's address is not even
-    tried), not by the driver after the upload."""
+    tried), not by the driver after the upload; PYSPARK_DRIVER_PYTHON alone, which does not
+    reach the driver, is warned of."""
     job = write_job(tmp_path, "job.py", "print('ran')\n")
     result = vega_cli("submit", "--master", "vega://127.0.0.1:1", "--deploy-mode", "cluster",
                       "--conf", "spark.pyspark.driver.python=./environment/bin/python", job)
@@ -107,6 +105,14 @@ def test_a_cluster_mode_driver_python_in_an_archive_not_shipped_is_refused_befor
         "archive unpacked as 'environment', which the application does not ship: ship it with "
         "--archives ENV.tar.gz#environment (spark.archives; a local file: the driver starts "
         "before it could fetch a URL)\n")
+    unset = vega_cli("submit", "--master", "vega://127.0.0.1:1", "--deploy-mode", "cluster", job,
+                     env={"PYSPARK_DRIVER_PYTHON": "/opt/env/bin/python"})
+    assert unset.returncode == 3  # (the master is not there)
+    assert unset.stderr.startswith(
+        "vega: warning: PYSPARK_DRIVER_PYTHON (/opt/env/bin/python) does not reach a "
+        "cluster-mode driver, which runs on the master's host: name its Python with --conf "
+        "spark.pyspark.driver.python=... (a path there, or ./environment/bin/python in "
+        "--archives ENV.tar.gz#environment)\n")
 
 
 def test_vega_shell_runs_in_pyspark_driver_python_and_refuses_jupyter(vega_cli, envs):

@@ -16,10 +16,11 @@ and ``PYSPARK_PYTHON``.  Where Vega differs, and why:
 - A cluster-mode driver (run by the master) reads the settings only, as Spark's "do not set
   it in cluster modes" says of the variables: the submitter's environment is not its.  A
   path relative to the archives resolves in its working directory, where the archives it is
-  in are unpacked before it starts, as YARN unpacks them in its application master's.
+  in are unpacked before it starts, as YARN unpacks them in its application master's.  Its
+  submitter refuses one in an archive not shipped before the upload (``check_for_cluster``).
 - ``ipython`` and ``jupyter`` (``PYSPARK_DRIVER_PYTHON=jupyter``) are front ends of the
   pyspark shell, not a Python that runs a script: ``vega submit`` runs the job in its own
-  Python, saying so; ``vega shell`` decides what they mean for it (``front_end``).
+  Python, saying so; ``vega shell`` decides what they mean for it (``shell_front_end``).
 
 A Python other than the running one is checked (``executor_python.check``: it runs and
 imports this version of Vega's CLI; one message otherwise, a usage error), then this process
@@ -191,12 +192,13 @@ def check_for_cluster(conf: Mapping[str, object], environ: Mapping[str, str],
     """Cluster deploy mode, in the submitter, before anything is sent: ``UsageError`` for a
     driver's Python in an archive the application does not ship in its package
     (``archives``: ``PATH#NAME``), which its driver would say after the upload; a warning
-    for ``PYSPARK_DRIVER_PYTHON``, which does not reach the driver."""
+    for ``PYSPARK_DRIVER_PYTHON`` where no setting names the driver's Python: it does not
+    reach the driver."""
     given, source = configured(conf, {}, by_master=True)
     if in_archive(given):
         _archive_named(given, source, list(archives))
     variable = environ.get("PYSPARK_DRIVER_PYTHON", "").strip()
-    if variable and not is_front_end(variable):
+    if variable and not given and not is_front_end(variable):
         error_console().print(
             f"vega: warning: PYSPARK_DRIVER_PYTHON ({variable}) does not reach a cluster-mode "
             "driver, which runs on the master's host: name its Python with --conf "
