@@ -69,8 +69,6 @@ EXCLUDED = {
     # test_context
     "test_context.ContextTests.test_set_conf": _JVM,  # sc._jsc
     "test_context.ContextTests.test_forbid_insecure_gateway": _JVM,  # a py4j gateway
-    "test_context.ContextTests.test_allow_to_create_spark_context_in_executors":
-        "spark.executor.allowSparkContext: Vega refuses a Context inside a task, always",
     "test_context.CheckpointTests.test_checkpoint_and_restore": _INTERNAL,  # sc._checkpointFile
     # test_broadcast: PySpark's broadcast wire format and internal constructor, SQL UDFs
     "test_broadcast.BroadcastFrameProtocolTest": _INTERNAL,
@@ -120,6 +118,7 @@ EXCLUDED_IN_EXECUTORS = {
                                        "(or none): they run once, in the 'local' master's run",
     "test_pin_thread.PinThreadTests": _OWN_MASTER,
     "test_stage_sched.StageSchedulingTest": _OWN_MASTER,
+    "test_context.ContextTests.test_allow_to_create_spark_context_in_executors": _OWN_MASTER,
 }
 
 #: test ids excluded on the ``local`` master only, with the reason

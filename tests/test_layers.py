@@ -40,7 +40,7 @@ LAYERS: Dict[str, int] = {
     **{f"vega_runtime.{name}": 5 for name in ("context", "context_jobs", "context_files",
                                               "context_backend", "context_checkpoints",
                                               "context_persistence", "context_profiles",
-                                              "context_event_logs", "context_inputs",
+                                              "context_event_logs", "context_inputs", "context_in_task",
                                               "vega_io",
                                               "pyspark_compat")},
     "vega_cli": 6,

@@ -352,6 +352,11 @@ SETTINGS: tuple[Setting, ...] = (
             "environment): a path on the driver's host or a name on PATH; for a cluster-mode "
             "driver, also a path in its --archives (./environment/bin/python). Empty: the "
             "command's own. Checked first: it must run and import this version of Vega."),
+    Setting("vega.executor.allow_context", False, parse_bool, "boolean",
+            "Let a task make a Context of its own (Spark's spark.executor.allowSparkContext), "
+            "read from that Context's conf only: without it, a Context made inside a task "
+            "is refused. Its jobs run in the task's process (master local) unless its conf "
+            "names another; see docs/api.md."),
     Setting("vega.executor.labels", "", parse_names, "labels",
             "Run the application's executors only on workers carrying every one of these "
             "labels (comma-separated or a list; vega worker --labels). Until such a worker "

@@ -21,6 +21,7 @@ from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyEr
                      MultipleContextsWarning)
 from .context_event_logs import EventLogs
 from .context_files import FileShipping
+from .context_in_task import ALLOW_IN_TASK, allowed_in_task, in_task, master_in_task
 from .context_inputs import Inputs
 from .context_jobs import JobControl
 from .context_persistence import Persistence, unpersist_unreachable
@@ -83,17 +84,19 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
     def _start(self, master: Optional[str], app_name: Optional[str],
                conf: Optional[Dict[str, Any]], config_file: Optional[str],
                listeners: Sequence[listener.JobListener], profiler_cls: Any = None) -> None:
-        running = task_context.TaskContext.get()
-        if running is not None and not running.stand_in:
-            raise DriverOnlyError("creating a Context")
+        overrides = config.settings_of(conf)
+        nested = in_task()  # a task's own Context (vega.executor.allow_context)
+        if nested and not allowed_in_task(overrides):
+            raise DriverOnlyError("creating a Context", ALLOW_IN_TASK)
         listeners = listener.checked_listeners(listeners)
         active = Context.get_active()
-        if active is not None:
+        if active is not None and not nested:  # (a local master's driver runs the task)
             warnings.warn(MultipleContextsWarning(active.application_id, active.master,
                                                   active.app_name), stacklevel=user_stacklevel())
-        overrides = config.settings_of(conf)
         if master is not None:
             overrides["vega.master"] = master
+        elif nested:
+            overrides["vega.master"] = master_in_task(overrides)
         if app_name is not None:
             overrides["vega.app.name"] = app_name
         early_forkserver = context_backend.start_local_cluster_early(master)
@@ -112,6 +115,8 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
                 early_forkserver.close()
             raise
         self._early_forkserver = early_forkserver
+        #: made inside a task (``vega.executor.allow_context``)
+        self._nested = nested
         #: whether ``hash()`` here agrees with the executors' (which place keys in partitions):
         #: a local master's executors are forks of the driver, as a local cluster's forked
         #: from it are; a cluster's have their own seed
@@ -217,8 +222,12 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         atexit.register(self._stop_at_exit)
         self._start_idle_events()  # executors lost or released between jobs: recorded then
         self._start_files_root()  # SparkFiles' directory on the driver
-        Context._active = weakref.ref(self)
-        self._ending_signals = exit_on_ending_signals()
+        if self._nested:  # the task's own, not its process's running Context; its life
+            task_context.TaskContext.get()._call_at_end(self.stop)  # is the task's at most
+        else:
+            Context._active = weakref.ref(self)
+        # (a task's own leaves its executor's signals to the executor)
+        self._ending_signals = exit_on_ending_signals() if not self._nested else ()
         self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
 

@@ -379,15 +379,20 @@ class DriverOnlyError(VegaError):
 
     error_class = "CONTEXT_ONLY_VALID_ON_DRIVER"
 
-    def __init__(self, what: str):
-        super().__init__(what)
-        self.what = what
+    def __init__(self, what: str, allowed_by: str = ""):
+        super().__init__(what, allowed_by)
+        #: ``allowed_by``: the setting that lets a task do it anyway (a Context of its own)
+        self.what, self.allowed_by = what, allowed_by
 
     def __str__(self) -> str:
-        return (f"[{self.error_class}] {self.what} can only be used on the driver, not inside a task. "
+        text = (f"[{self.error_class}] {self.what} can only be used on the driver, not inside a task. "
                 "A transformation's function runs on an executor, which has no Context: "
                 "compute what you need before the transformation (for example collect() "
                 "a small RDD and broadcast() it), or express it as a join.")
+        if self.allowed_by:
+            text += (f" To make a Context of the task's own anyway, set {self.allowed_by} "
+                     "(Spark's spark.executor.allowSparkContext) to true in its conf.")
+        return text
 
 
 class PySparkRuntimeError(VegaError, RuntimeError):

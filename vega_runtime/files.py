@@ -114,9 +114,12 @@ def on_module_path(root: str) -> None:
         sys.path.insert(1, root)
 
 
-def task_root(root: Optional[str]) -> None:
-    """``root`` is the SparkFiles root of the task this thread runs now (None: no task)."""
-    _running_task.root = root
+def task_root(root: Optional[str]) -> Optional[str]:
+    """``root`` is the SparkFiles root of the task this thread runs now (None: no task).
+    Returns the one before it, to give back when the task ends (a task's own Context,
+    ``vega.executor.allow_context``, runs its tasks in the task's thread on master local)."""
+    outer, _running_task.root = getattr(_running_task, "root", None), root
+    return outer
 
 
 class AddedFile(FrozenRecord):

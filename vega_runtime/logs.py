@@ -189,6 +189,8 @@ class OutputCapture:
         self.out = TaskStream(task_id, "stdout", sink)
         self.err = TaskStream(task_id, "stderr", sink)
         self.per_thread = per_thread
+        #: (``per_thread``) the task whose thread this one runs in, if any (``_Routing.enter``)
+        self.outer: Optional["OutputCapture"] = None
 
     def __enter__(self) -> "OutputCapture":
         if self.per_thread:
@@ -245,6 +247,11 @@ class _Routing:
                 self._note_redirects()
                 self.hooked = True
             capture.running = True
+            # a task's own Context (vega.executor.allow_context) runs its tasks in the task's
+            # thread on master local: the outer task's output again once they end (an ended
+            # task's capture is not kept: each would hold the one before it)
+            outer = self.tasks.get(threading.current_thread())
+            capture.outer = outer if outer is not None and outer.running else None
             self.tasks[threading.current_thread()] = capture
             self.running += 1
             if self.running == 1 and self.redirects == 0:  # (else still installed)
@@ -253,6 +260,9 @@ class _Routing:
     def leave(self, capture: OutputCapture) -> None:
         with self.lock:
             capture.running = False
+            if capture.outer is not None and capture.outer.running:
+                self.tasks[threading.current_thread()] = capture.outer
+            capture.outer = None
             self.running -= 1
             if self.running == 0 and self.redirects == 0:
                 self._uninstall()

@@ -81,6 +81,7 @@ SPARK_TO_VEGA = {
     "spark.archives": ("vega.archives", _same),
     "spark.pyspark.python": ("vega.executor.python", _same),
     "spark.pyspark.driver.python": ("vega.driver.python", _same),
+    "spark.executor.allowSparkContext": ("vega.executor.allow_context", _same),
     "spark.submit.pyFiles": ("vega.py_files", _same),
     "spark.files": ("vega.files", _same),
     "spark.driver.host": ("vega.driver.host", _same),

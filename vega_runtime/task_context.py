@@ -8,12 +8,14 @@ running task's context inside user functions, as in PySpark.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from typing import Any, Callable, Iterator, List, Optional
 
 from .records import Record
 
+log = logging.getLogger(__name__)
 _current = threading.local()
 #: the context of the task this executor process runs now (an executor process runs one task
 #: at a time): what ``get()`` gives in threads the task starts, as PySpark's process-wide
@@ -195,17 +197,38 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
                               self.executor_id, self.host, None, None, None, settings, None,
                               None, self.cpu_amount, self.task_resources))
 
-    def activate(self, process_wide: bool = False) -> "TaskContext":
+    def _call_at_end(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` as the task ends, whether it succeeded or failed (the last
+        given first, as Spark's task completion listeners): a Context the task made
+        (``vega.executor.allow_context``) and left running stops then."""
+        self.__dict__.setdefault("_at_end", []).append(callback)
+
+    def _end(self) -> None:
+        """(the executor, as the task ends) What ``_call_at_end`` was given; one that fails
+        is logged, and the others still run."""
+        at_end = self.__dict__.pop("_at_end", [])
+        while at_end:
+            callback = at_end.pop()
+            try:
+                callback()
+            except Exception:  # (the task's outcome is decided already)
+                log.warning("what task %d had to do as it ended failed", self.attempt_id,
+                            exc_info=True)
+
+    def activate(self, process_wide: bool = False) -> Optional["TaskContext"]:
         """This thread's task context from now on; ``process_wide``: also every other
-        thread's of this (executor) process, until ``deactivate(process_wide=True)``."""
+        thread's of this (executor) process, until ``deactivate(process_wide=True)``.
+        Returns the thread's context before it, for ``deactivate`` to restore: a task's own
+        Context (``vega.executor.allow_context``) on master ``local`` runs its tasks in it."""
+        outer = getattr(_current, "context", None)
         _current.context = self
         if process_wide:
             _process_task[0] = self
-        return self
+        return outer
 
     @staticmethod
-    def deactivate(process_wide: bool = False) -> None:
-        _current.context = None
+    def deactivate(process_wide: bool = False, outer: Optional["TaskContext"] = None) -> None:
+        _current.context = outer
         if process_wide:
             _process_task[0] = None
 

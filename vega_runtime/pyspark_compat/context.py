@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
 
 from vega_runtime.context import Context
+from vega_runtime.context_in_task import in_task
 from vega_runtime.versions import executor_hash_seed
 
 from .conf import SparkConf, spark_properties, vega_settings
@@ -51,7 +54,10 @@ class SparkContext(Context):
         #: PySpark's ``_conf`` (``sc._conf.getAll()`` is a common idiom): the Spark
         #: properties vega submit was given, under the job's own (PySpark's context loads
         #: its JVM's system properties, then its conf's)
-        self._conf = SparkConf(False).setAll(spark_properties().items()).setAll(
+        # (in a task, those are the driver's, as a JVM's are in Spark, whose task's context
+        # starts a JVM of its own)
+        submitted = spark_properties() if not in_task() else {}
+        self._conf = SparkConf(False).setAll(submitted.items()).setAll(
             conf.getAll() if conf is not None else ())
         if master:
             self._conf.setMaster(master)
@@ -60,12 +66,10 @@ class SparkContext(Context):
         for key, value in (environment or {}).items():
             self._conf.set("spark.executorEnv." + key, value)
         settings = vega_settings(self._conf.getAll())
-        with SparkContext._active_lock:
-            SparkContext._refuse_a_second()
+        with self._running_one(in_task()):
             super().__init__(master=settings.pop("vega.master", None),
                              app_name=settings.pop("vega.app.name", None), conf=settings,
                              profiler_cls=profiler_cls)
-            SparkContext._active_spark_context = self
         try:
             for path in pyFiles or ():
                 self.add_py_file(path)
@@ -81,12 +85,25 @@ class SparkContext(Context):
         of Vega's settings, a settings file and listeners, as a ``Context`` takes them."""
         sc = cls.__new__(cls)
         sc._conf = SparkConf(False).setAll(spark_properties().items())
-        with SparkContext._active_lock:
-            SparkContext._refuse_a_second()
+        with sc._running_one(nested=False):
             Context.__init__(sc, conf=conf, config_file=config_file, listeners=listeners)
-            SparkContext._active_spark_context = sc
         sc._set_pyspark_attributes(None)
         return sc
+
+    @contextlib.contextmanager
+    def _running_one(self, nested: bool) -> Iterator[None]:
+        """While the block starts this context: PySpark's one running SparkContext of a
+        process, a second refused, this one it once started.  One made in a task
+        (``nested``, ``spark.executor.allowSparkContext``) is the task's own, as in PySpark's
+        Python worker: neither (the running one on master ``local`` is the driver's, whose
+        process runs the task)."""
+        if nested:
+            yield
+            return
+        with SparkContext._active_lock:
+            SparkContext._refuse_a_second()
+            yield
+            SparkContext._active_spark_context = self
 
     @staticmethod
     def _refuse_a_second() -> None:
@@ -138,3 +155,13 @@ def _check_batch_size(size: Any) -> None:
     message = ("batchSize is 0 (automatic), -1 (unlimited) or a number of records per batch, "
                f"not {size!r}")
     raise (ValueError if isinstance(size, int) else TypeError)(message)
+
+
+def _new_lock_in_child() -> None:
+    """A forked process's own ``_active_lock``: a local cluster's fork server and local[N]'s
+    executors are forked while the starting SparkContext holds it, and its copy stays held
+    with no thread to release it (a task's own SparkContext, stopping there, waited forever)."""
+    SparkContext._active_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)

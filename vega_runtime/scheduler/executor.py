@@ -291,18 +291,21 @@ class Executor:
                                     self._barrier_sync(launch, payload.settings, *sync))
         saved_random = _reseed_random(self.in_driver)
         deserialized = time.monotonic()
-        tc.activate(process_wide=not self.in_driver)  # threads the task starts see it too
-        files.task_root(self.files_root)
+        outer = tc.activate(process_wide=not self.in_driver)  # threads the task starts see it too
+        outer_root = files.task_root(self.files_root)
         self.blocks.fetch_remote = self._remote_blocks(launch, settings)
         try:
             with OutputCapture(launch.task_id, self.sink, per_thread=self.in_driver), \
                     CtrlCWatch() as ctrl_c:
-                finished = self._run_task(launch, payload, partition, tc, ctrl_c)
+                try:
+                    finished = self._run_task(launch, payload, partition, tc, ctrl_c)
+                finally:
+                    tc._end()  # (its own Contexts stop: their output is the task's)
         finally:
             self.blocks.end_task_reads()  # (a removal waiting for them is done)
             self.blocks.fetch_remote = None
-            TaskContext.deactivate(process_wide=not self.in_driver)
-            files.task_root(None)
+            TaskContext.deactivate(process_wide=not self.in_driver, outer=outer)
+            files.task_root(outer_root)
             _restore_random(saved_random)
         ended = time.monotonic()
         finished.metrics.update(duration=ended - started,
