@@ -96,3 +96,16 @@ def test_pyspark_spark_context_in_a_task_with_allow_spark_context():
     with SparkContext("local", "outer") as sc:
         assert sc.parallelize([0], 1).map(pyspark_context_in_task).collect() == [("local", 6)]
         assert SparkContext._active_spark_context is sc
+
+
+def test_a_tasks_spark_context_takes_none_of_the_drivers_submitted_properties(monkeypatch):
+    """The Spark properties vega submit gave the driver (its master, its name) are the
+    driver's, as a JVM's system properties are in Spark: a task's SparkContext, in the
+    driver's process on local, runs on local all the same (before: the driver's master)."""
+    from vega_runtime.pyspark_compat import SparkContext
+    from vega_runtime.spark_settings import SPARK_PROPERTIES_ENV
+
+    monkeypatch.setenv(SPARK_PROPERTIES_ENV, '{"spark.master": "local[2]", "spark.app.name": "job"}')
+    with SparkContext("local") as sc:
+        assert sc.appName == "job"
+        assert sc.parallelize([0], 1).map(pyspark_context_in_task).collect() == [("local", 6)]

@@ -46,11 +46,13 @@ class SparkConf:
         properties ``vega submit`` (``vega shell``) was given: ``spark.master``,
         ``spark.app.name``, ``spark.submit.deployMode`` and its ``--conf spark.*`` pairs,
         as PySpark's loads the JVM's system properties spark-submit set (before the first
-        context there is no JVM, and PySpark's is empty too)."""
+        context there is no JVM, and PySpark's is empty too; in a task, those are the
+        driver's, and PySpark's Python worker has no JVM: empty)."""
         from ..context import Context
+        from ..context_in_task import in_task
 
         self._conf: Dict[str, str] = {}
-        if loadDefaults and Context._active is not None:
+        if loadDefaults and Context._active is not None and not in_task():
             self._conf.update(spark_properties())
 
     def set(self, key: str, value) -> "SparkConf":
