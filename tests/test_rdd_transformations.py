@@ -1,6 +1,7 @@
 """Element-wise, sampling, set and partitioning transformations (PySpark semantics)."""
 
 import os
+import sys
 from operator import add
 
 import pytest
@@ -355,6 +356,9 @@ def test_too_deep_a_lineage_says_how_to_cut_it(ctx, steps):
     rdd = ctx.parallelize(range(4), 2)
     for _ in range(steps):
         rdd = rdd.map(lambda x: x + 1)
+    if steps == 250 and sys.version_info >= (3, 13):  # its pickle recurses deeper: it runs
+        assert rdd.collect() == [250, 251, 252, 253]
+        return
     with pytest.raises(LineageTooDeep) as info:
         rdd.collect()
     assert "the chain of RDDs it is computed from is too deep for Python" in str(info.value)
