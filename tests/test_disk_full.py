@@ -107,7 +107,9 @@ def test_a_save_that_fills_the_hdfs_disk_is_one_error_naming_the_file(small_disk
 def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega_cli, tmp_path):
     """vega submit with its event log on a full disk: one warning, the exact output, exit 0
     (the job used to die with a bare 'OSError: [Errno 28] No space left on device' raised
-    by the event log's write at the first job)."""
+    by the event log's write at the first job), and the summary line at the end, its
+    figures counted as the application ran, saying where the log stops and why (there was
+    no summary line: the cut log would have summed up less than ran)."""
     with open(os.path.join(small_disk, "filler"), "wb") as fh:
         with pytest.raises(OSError):
             while True:
@@ -122,8 +124,14 @@ def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega
                     f"vega.eventlog.dir={small_disk}", str(job))
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{[(k, sum(range(k, 1000, 7))) for k in range(7)]}\n"
-    warnings = [line for line in done.stderr.splitlines() if "event log" in line]
+    warnings = [line for line in done.stderr.splitlines() if "cannot be written" in line]
     assert len(warnings) == 1 and "cannot be written (No space left on device)" in warnings[0]
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"app-\S+ finished in \d+\.\d\ds: 2 jobs, 4 stages, 16 tasks \(task "
+                        r"time p50 \d+\.\d{3}s, max \d+\.\d{3}s\), shuffle \d+\.\d KiB written / "
+                        r"\d+\.\d KiB read, 0 failed task attempts; event log "
+                        rf"{re.escape(small_disk)}/app-\S+\.jsonl cut short at \d\d:\d\d:\d\d "
+                        r"\(No space left on device\): later events are not in it", last), last
 
 
 

@@ -137,25 +137,42 @@ def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
 
 def test_vega_history_lists_a_truncated_log_as_broken_next_to_good_ones(tmp_path):
     """A log cut off mid-line (its driver was killed while writing) is listed as broken, with
-    why, and summarised as far as it goes; the good log next to it is listed as before."""
+    why, and summarised as far as it goes; the good log next to it is listed as before.  A
+    stage whose end is not in a log (cut mid-line, or at a line's end: a driver SIGKILLed)
+    is listed as Spark's history server shows it, active, timed up to the log's last event;
+    it was left out, as if it had never run."""
     with Context(master="local", app_name="whole", conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
         ctx.parallelize(range(10), 2).map(lambda x: (x, 1)).group_by_key().count()
         app_id = ctx.application_id
     whole = (tmp_path / f"{app_id}.jsonl").read_bytes()
     (tmp_path / "app-cut-0001.jsonl").write_bytes(
         whole[:whole.index(b'"TaskEnd"') + 20].replace(app_id.encode(), b"app-cut-0001"))
+    second_stage_end = whole.index(b"\n", whole.rindex(b'"StageSubmitted"')) + 1
+    (tmp_path / "app-cut-0002.jsonl").write_bytes(  # the first stage ended, the second not
+        whole[:second_stage_end].replace(app_id.encode(), b"app-cut-0002"))
     env = {**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path), "COLUMNS": "200"}
     run = lambda *args: subprocess.run([sys.executable, "-m", "vega_cli.main", "history", *args],
                                        cwd=REPO, env=env, capture_output=True, text=True)
     listed = {s["app_id"]: s for s in json.loads(run("--json").stdout)}
     assert listed[app_id]["broken"] is False and listed[app_id]["finished"]
+    assert [s["status"] for s in listed[app_id]["stages"]] == ["COMPLETE", "COMPLETE"]
     cut = listed["app-cut-0001"]
     assert cut["broken"] is True and "line" in cut["error"] and "cut off" in cut["error"]
     assert cut["name"] == "whole" and cut["jobs"] == 0 and not cut["finished"]
+    active = {"stage_id": 0, "name": listed[app_id]["stages"][0]["name"], "tasks": 2,
+              "attempt": 0, "failure": None, "status": "ACTIVE"}
+    assert [{k: v for k, v in s.items() if k != "seconds"} for s in cut["stages"]] == [active]
+    killed = listed["app-cut-0002"]
+    assert (killed["broken"], killed["finished"], killed["jobs"]) == (False, False, 0)
+    assert [(s["stage_id"], s["status"], s["failure"]) for s in killed["stages"]] == \
+        [(0, "COMPLETE", None), (1, "ACTIVE", None)]
+    assert killed["stages"][1]["seconds"] == 0.0  # submitted at the log's last event
+    assert 0 <= cut["stages"][0]["seconds"] <= cut["last_updated"] - cut["started"]
     table = run()
     assert table.returncode == 0 and "broken" in table.stdout and app_id in table.stdout
     one = run("app-cut-0001")
     assert one.returncode == 0 and "broken event log" in one.stdout
+    assert re.search(r"│ 0 +│ 0 +│ .* │ 2 +│ \d+\.\d{3} so far │ active +│", one.stdout), one.stdout
 
 
 def test_vega_history_of_a_log_broken_at_its_first_line_names_nothing_it_lacks(tmp_path):

@@ -165,9 +165,13 @@ def _render_one(s: dict, console: Console) -> None:
                   f"shuffle {s['shuffle_written_bytes']} bytes written, "
                   f"{s['shuffle_read_bytes']} read")
     table = Table(title="stages", title_justify="left")
-    for column in ("stage", "attempt", "name", "tasks", "seconds", "failure"):
+    for column in ("stage", "attempt", "name", "tasks", "seconds", "status", "failure"):
         table.add_column(column, overflow="fold")
     for stage in s["stages"]:
+        # a stage the log has no end of: ACTIVE, timed up to the log's last event
+        status = stage["status"]
         table.add_row(str(stage["stage_id"]), str(stage["attempt"]), Text(stage["name"]),
-                      str(stage["tasks"]), f"{stage['seconds']:.3f}", Text(stage["failure"] or ""))
+                      str(stage["tasks"]), f"{stage['seconds']:.3f}"
+                      + (" so far" if status == "ACTIVE" else ""),
+                      status.lower(), Text(stage["failure"] or ""))
     console.print(table)

@@ -127,23 +127,26 @@ class ProgressDisplay(JobListener):
     def on_application_end(self, summary: dict) -> None:
         """One screen at the end: duration, stages, tasks, shuffle, failed task attempts and
         stage resubmissions, the event log (or ``no event log``: the figures were counted as
-        the application ran, with its stages counted, not listed)."""
+        the application ran, with its stages counted, not listed; so too when a failed write
+        cut the log short, and the line says where it stops)."""
         if not summary:
             return
+        unfinished = 0
         if "stages" in summary:
             stages = len(summary["stages"])
             resubmitted = sum(1 for s in summary["stages"] if s["attempt"])
+            unfinished = sum(1 for s in summary["stages"] if s.get("status") == "ACTIVE")
         else:
             stages, resubmitted = summary["stage_count"], summary["resubmitted_stages"]
         failures = counted(summary['failed_tasks'], "failed task attempt") + (
             f", {counted(resubmitted, 'stage')} resubmitted" if resubmitted else "")
-        log = summary["event_log"]
-        log = "no event log" if log is None else f"event log {log}"
+        log = _event_log_text(summary)
         times = summary["task_seconds"]  # (none to tell of when no task finished)
         times = f" (task time p50 {times['p50']:.3f}s, max {times['max']:.3f}s)" \
             if summary["tasks"] else ""
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
-                   f"{counted(summary['jobs'], 'job')}, {counted(stages, 'stage')}, "
+                   f"{counted(summary['jobs'], 'job')}, {counted(stages, 'stage')}"
+                   f"{f' ({unfinished} unfinished)' if unfinished else ''}, "
                    f"{counted(summary['tasks'], 'task')}{times}, shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
                    f"{_bytes(summary['shuffle_read_bytes'])} read, {failures}; {log}", "dim")
@@ -163,6 +166,26 @@ class ProgressDisplay(JobListener):
         else:
             self.stderr.write(text + "\n")
             self.stderr.flush()
+
+
+def _event_log_text(summary: dict) -> str:
+    """The end of the summary line: where the event log is, and, when a failed write cut
+    it short (the figures are then those counted as the application ran), when and why.
+
+    >>> _event_log_text({"event_log": None})
+    'no event log'
+    >>> _event_log_text({"event_log": "/d/app-1.jsonl", "event_log_failure": "No space left on device"})
+    'event log /d/app-1.jsonl cut short (No space left on device): later events are not in it'
+    """
+    path = summary["event_log"]
+    if path is None:
+        return "no event log"
+    failure = summary.get("event_log_failure")
+    if not failure:
+        return f"event log {path}"
+    cut_at = summary.get("event_log_cut_at")
+    when = f" at {time.strftime('%H:%M:%S', time.localtime(cut_at))}" if cut_at else ""
+    return f"event log {path} cut short{when} ({failure}): later events are not in it"
 
 
 def _bytes(n: float) -> str:

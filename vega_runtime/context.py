@@ -161,14 +161,13 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._job_status = self._job_status_store()
         self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = self._open_event_log()
-        #: without an event log, the end-of-run summary's figures, counted as jobs run
-        self._run_summary: Optional[run_summary.RunSummary] = None
         if self.event_log is not None:
             self._bus.listeners.append(self.event_log)
             self._clean_event_logs()
-        else:
-            self._run_summary = run_summary.RunSummary(self.app_name, self.master_spec.url)
-            self._bus.listeners.append(self._run_summary)
+        #: the end-of-run summary's figures counted as jobs run: the summary without an event
+        #: log, or with one a failed write cut short (kept with a log too, it cannot know)
+        self._run_summary = run_summary.RunSummary(self.app_name, self.master_spec.url)
+        self._bus.listeners.append(self._run_summary)
         self._metrics_server = context_backend.start_driver_metrics(self)
         #: what executors and tasks have and take, the driver's resources discovered
         self.resource_plan = resources.plan(self.conf, self.master_spec.kind, self.master_spec.cores)
@@ -362,17 +361,25 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._finalizer()
         atexit.unregister(self._finalizer)  # kept, a process of many Contexts piled them up
         self._stop_files_root()
-        summary = {}
         if self.event_log is not None:
             self.event_log.close()
-            if not self.event_log.failure:  # a cut-off log summarises less than ran
-                summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
-        elif self._run_summary is not None:
-            summary = self._run_summary.summary(self.context_id)
-        self._bus.on_application_end(summary)
+        self._bus.on_application_end(self._summary())
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
+
+    def _summary(self) -> dict:
+        """What the application ran: its event log's summary, or the figures counted as it
+        ran when it kept no log or a failed write cut its log short (which summarises less
+        than ran), with where and why the log stops (``event_log_failure``)."""
+        log = self.event_log
+        if log is not None and not log.failure:
+            return event_log.summarize(log.path, self.hdfs_settings)
+        summary = self._run_summary.summary(self.context_id)
+        if log is not None:
+            summary.update(event_log=log.path, event_log_failure=log.failure,
+                           event_log_cut_at=log.failed_at)
+        return summary
 
     def _take_in_last_events(self) -> None:
         """What the backend reported after the last job (executors released), into the

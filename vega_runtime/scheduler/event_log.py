@@ -281,8 +281,9 @@ class EventLog(EventWriter):
         # on purpose, is left as it is)
         self.path = os.path.join(directory, name)
         self._lock = threading.Lock()
-        #: why the log stopped being written (a full disk), or ""
+        #: why the log stopped being written (a full disk), or "", and when (epoch seconds)
         self.failure = ""
+        self.failed_at: Optional[float] = None
         self.max_file_size = max_file_size
         #: the part being written, and the bytes written to it
         self.parts, self._written = 1, 0
@@ -318,7 +319,7 @@ class EventLog(EventWriter):
     def _stop_writing(self, exc: OSError) -> None:
         """Keep the log as far as it got (``vega history`` shows it cut off) and say so once;
         Spark's event logger, too, never fails the application it logs."""
-        self.failure = f"{exc.strerror or exc}"
+        self.failure, self.failed_at = f"{exc.strerror or exc}", time.time()
         log.warning("the event log %s cannot be written (%s): this application's later events "
                     "are not logged; free space there or point vega.eventlog.dir elsewhere",
                     self.path, self.failure)
@@ -476,9 +477,8 @@ def _summary(events: Iterable[dict], path: str) -> dict:
             submitted[e["stage_id"]] = e
         elif kind == "StageCompleted" and e["stage_id"] in submitted:
             s = submitted.pop(e["stage_id"])
-            stages.append({"stage_id": e["stage_id"], "name": s["name"], "tasks": s["num_tasks"],
-                           "attempt": s["attempt"], "seconds": round(e["time"] - s["time"], 3),
-                           "failure": e["failure"]})
+            stages.append(_stage(s, e["time"], e["failure"],
+                                 "FAILED" if e["failure"] else "COMPLETE"))
         elif kind == "JobEnd":
             jobs += 1
             failed_jobs += not e["succeeded"]
@@ -486,6 +486,12 @@ def _summary(events: Iterable[dict], path: str) -> dict:
             start = e
         elif kind == "ApplicationEnd" and end is None:
             end = e
+    # a stage the log has no end of (its driver was killed, or the log cut short) ran too:
+    # listed as Spark's history server lists it, active, timed up to the log's last event
+    # (with the application's end in the log, it ended unrecorded: the REST API's FAILED)
+    for s in submitted.values():
+        stages.append(_stage(s, last, None if end is None else "its end is not in the event log",
+                             "ACTIVE" if end is None else "FAILED"))
     durations.sort()
     return {
         "app_id": start.get("app_id") or _app_id_of(path), "name": start.get("name"),
@@ -501,6 +507,15 @@ def _summary(events: Iterable[dict], path: str) -> dict:
         "shuffle_written_bytes": written, "shuffle_read_bytes": read,
         "event_log": path,
     }
+
+
+def _stage(submitted: dict, ended: float, failure: Optional[str], status: str) -> dict:
+    """A stage attempt of a log's summary, from its StageSubmitted event to ``ended``;
+    ``status``: Spark's StageStatus (COMPLETE, FAILED, ACTIVE)."""
+    return {"stage_id": submitted["stage_id"], "name": submitted["name"],
+            "tasks": submitted["num_tasks"], "attempt": submitted["attempt"],
+            "seconds": round(ended - submitted["time"], 3), "failure": failure,
+            "status": status}
 
 
 def _duration(start: dict, end: dict) -> float:

@@ -103,9 +103,10 @@ class JobListener:
 
     def on_application_end(self, summary: dict) -> None:
         """The Context stopped; ``summary`` is its event log's summary (``event_log.summarize``),
-        without a log the same figures counted as it ran (``run_summary.RunSummary``: its
-        stages counted, ``stage_count``, not listed), or empty (a log cut off by a failed
-        write)."""
+        or, without a log or with one a failed write cut short, the same figures counted as
+        it ran (``run_summary.RunSummary``: its stages counted, ``stage_count``, not listed;
+        a cut log's path is its ``event_log``, with ``event_log_failure``, why it was cut,
+        and ``event_log_cut_at``, when, in seconds since the epoch)."""
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         """``outcome``: success, failed, fetch_failed, lost or killed (a started attempt

@@ -76,9 +76,13 @@ async function refresh() {
         document.getElementById("detail-id").textContent = h.broken
           ? `${h.app_id} (from its broken event log: ${h.error})`
           : `${h.app_id} (${h.name}, from its event log)`;
+        // a stage the log has no end of (its driver killed): active, as Spark's history
+        // server shows it, timed up to the log's last event
         fill("stages", h.stages.map(s => [
           `${s.stage_id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name,
-          state(s.failure ? "failed" : "completed"), bar(s.tasks, s.tasks, `${s.tasks} tasks, ${s.seconds}s`)]));
+          state(s.status === "ACTIVE" ? "active" : s.failure ? "failed" : "completed"),
+          s.status === "ACTIVE" ? `${s.tasks} tasks, ${s.seconds}s so far`
+            : bar(s.tasks, s.tasks, `${s.tasks} tasks, ${s.seconds}s`)]));
         fill("jobs", []);
         fill("executors", []);
         fill("cached", []);
