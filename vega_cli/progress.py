@@ -131,11 +131,9 @@ class ProgressDisplay(JobListener):
         cut the log short, and the line says where it stops)."""
         if not summary:
             return
-        unfinished = 0
         if "stages" in summary:
             stages = len(summary["stages"])
             resubmitted = sum(1 for s in summary["stages"] if s["attempt"])
-            unfinished = sum(1 for s in summary["stages"] if s.get("status") == "ACTIVE")
         else:
             stages, resubmitted = summary["stage_count"], summary["resubmitted_stages"]
         failures = counted(summary['failed_tasks'], "failed task attempt") + (
@@ -145,8 +143,7 @@ class ProgressDisplay(JobListener):
         times = f" (task time p50 {times['p50']:.3f}s, max {times['max']:.3f}s)" \
             if summary["tasks"] else ""
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
-                   f"{counted(summary['jobs'], 'job')}, {counted(stages, 'stage')}"
-                   f"{f' ({unfinished} unfinished)' if unfinished else ''}, "
+                   f"{counted(summary['jobs'], 'job')}, {counted(stages, 'stage')}, "
                    f"{counted(summary['tasks'], 'task')}{times}, shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
                    f"{_bytes(summary['shuffle_read_bytes'])} read, {failures}; {log}", "dim")
