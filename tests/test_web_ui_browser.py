@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -111,15 +112,16 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
 
 
 def test_a_broken_event_log_shows_as_broken_and_a_lost_token_asks_to_sign_in(bare_master):
-    """The history lists a truncated event log as broken, with why, next to a good one; once
-    the token the page kept is gone the page says how to sign in again."""
+    """The history lists a truncated event log as broken, with why, next to a good one, and
+    its stage cut off before its end as active (it was left out: no stage at all); once the
+    token the page kept is gone the page says how to sign in again."""
     with Context(master="local", app_name="good",
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         ctx.parallelize(range(4), 2).count()
         good = ctx.application_id
     whole = (bare_master.events / f"{good}.jsonl").read_bytes()
-    (bare_master.events / "app-killed-0001.jsonl").write_bytes(
-        whole[:len(whole) // 2].replace(good.encode(), b"app-killed-0001"))
+    (bare_master.events / "app-killed-0001.jsonl").write_bytes(  # cut in its first TaskEnd
+        whole[:whole.index(b'"TaskEnd"') + 20].replace(good.encode(), b"app-killed-0001"))
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
         page = browser.new_page(bypass_csp=True, viewport={"width": 1200, "height": 900})
         page.goto(f"https://localhost:{bare_master.port}/?token={bare_master.token}")
@@ -129,6 +131,11 @@ def test_a_broken_event_log_shows_as_broken_and_a_lost_token_asks_to_sign_in(bar
         assert good in rows and "app-killed-0001" in rows
         broken = page.locator("#history tbody tr", has_text="app-killed-0001").inner_text()
         assert "broken" in broken and "cut off" in broken
+        page.locator("#history tbody tr a", has_text="app-killed-0001").click()
+        page.wait_for_selector("#stages tbody tr", timeout=15000)
+        stage = page.inner_text("#stages tbody")
+        assert re.fullmatch(r"0\tcount at test_web_ui_browser\.py:\d+\tactive\t2 tasks, "
+                            r"\d+(\.\d+)?s so far\s*", stage), stage
         assert page.is_hidden("#signin")
         page.evaluate("localStorage.clear()")
         page.wait_for_selector("#signin", state="visible", timeout=15000)
