@@ -205,6 +205,14 @@ DIFFERS = {
     "applicationId": "`app-YYYYMMDDhhmmss-xxxx` on every master (PySpark's local mode: "
                      "`local-<milliseconds>`)",
     "version": "Vega's version, not Spark's",
+    "setSystemProperty": "a property of the driver process (Vega has no JVM): a `spark.*` "
+                         "one is a setting of the contexts made after it (`SparkConf()` "
+                         "loads it, as PySpark's), another has no effect but on "
+                         "`getSystemProperty`; the value must be a `str`, as PySpark's",
+    "getSystemProperty": "the JVM's own properties (`java.home`, `java.version`, ...) are "
+                         "None; one set with `setSystemProperty`, a Spark property "
+                         "`vega submit` was given and `SPARK_SUBMIT` (`'true'`) read as in "
+                         "PySpark",
     "broadcast": "an RDD can be broadcast or captured by a task's function (Vega's tasks "
                  "carry RDDs): it fails when a task uses it, `CONTEXT_ONLY_VALID_ON_DRIVER`; "
                  "PySpark refuses to pickle it (`RDD_TRANSFORM_ONLY_VALID_ON_DRIVER`)",

@@ -62,7 +62,6 @@ EXCLUDED = {
     "pyspark.rdd:RDD.withResources": _RESOURCES,
     "pyspark.rdd:RDD.getResourceProfile": _RESOURCES,
     "pyspark.context:SparkContext.resources": _RESOURCES,
-    "pyspark.context:SparkContext.getSystemProperty": _JVM,  # Java system properties
     "pyspark.context:SparkContext": _IN_PYSPARK_TOO,  # a second SparkContext next to `sc`
     # from line 5248 on: a barrier stage of 4 tasks, which PySpark's local[4] runs and Spark
     # refuses (as Vega does) on the runner's 2-slot masters

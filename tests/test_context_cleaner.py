@@ -125,3 +125,39 @@ def test_a_cached_rdd_no_one_can_use_is_unpersisted(fresh_ctx, master):
             f"/api/v1/applications/{ctx.backend.app_id}/storage/rdd"
         wait_for(lambda: [r["id"] for r in api_get(site, path, cluster.token)[1]] ==
                  [kept.id()], 30, "the master's storage page to list the kept RDD only")
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_clean_shuffle_dependencies_deletes_its_lineages_files_and_a_later_job_recomputes(
+        fresh_ctx, master):
+    """``rdd.cleanShuffleDependencies()`` (Spark's developer API) deletes, at once, the files
+    of the RDD's shuffles and of its ancestors' up to a persisted one (whose own shuffle
+    stays, as Spark's walk leaves it), on every master; ``blocking=True`` returns with them
+    gone, ``blocking=False`` sends the removal; a later job computes them again from lineage
+    and gets the same answer.  Before: AttributeError (files went only once the RDD was
+    garbage)."""
+    from proc_helpers import wait_for
+
+    ctx = fresh_ctx(master, conf=LOCAL_CLUSTER_CONF if "cluster" in master else {})
+    # shuffle ids follow creation: summed's (0), cached's (1), final's (2), other's (3)
+    summed = ctx.parallelize(range(100), 2).map(lambda x: (x % 5, x)).reduce_by_key(add)
+    cached = ctx.parallelize(range(10), 2).map(lambda x: (x % 5, 1)).reduce_by_key(add).cache()
+    final = summed.union(cached).reduce_by_key(lambda a, b: a * 1000 + b, 3)
+    other = ctx.parallelize(range(10), 2).map(lambda x: (x % 3, x)).reduce_by_key(add)
+    expected = sorted((k, sum(range(k, 100, 5)) * 1000 + 2) for k in range(5))
+    assert sorted(final.collect()) == expected and other.count() == 3
+    written = shuffle_files(ctx.app_dir)
+    assert sorted(written) == [0, 1, 2, 3] and all(len(n) == 4 for n in written.values())  # 2 maps each
+
+    final.cleanShuffleDependencies(blocking=True)
+    assert shuffle_files(ctx.app_dir) == {1: written[1], 3: written[3]}
+
+    assert sorted(final.collect()) == expected  # computed again: new map task attempts
+    again = shuffle_files(ctx.app_dir)
+    assert sorted(again) == [0, 1, 2, 3] and again[0] != written[0] and again[2] != written[2]
+    assert (again[1], again[3]) == (written[1], written[3])
+
+    final.cleanShuffleDependencies()
+    wait_for(lambda: sorted(shuffle_files(ctx.app_dir)) == [1, 3], 30,
+             "the executors to delete shuffles 0 and 2")
+    assert sorted(final.collect()) == expected

@@ -285,6 +285,59 @@ def test_spark_conf_in_a_submitted_job_has_what_vega_submit_was_given(vega_cli, 
     assert result.stderr.count("spark.myapp.input") == 1, result.stderr
 
 
+def test_system_properties_set_before_a_context_are_its_settings(vega_cli, tmp_path):
+    """``SparkContext.setSystemProperty`` before the context is made (an old PySpark idiom)
+    makes each ``spark.*`` property a setting of the contexts after it, as PySpark's JVM
+    system properties are: ``SparkConf()`` starts with them (over vega submit's), the
+    context's own conf wins over them, an executor sees one only through the settings
+    (``spark.executorEnv.*`` here), and a task may not read them (the driver's, as
+    PySpark's SparkContext); ``getSystemProperty`` reads one back, vega submit's, and
+    ``SPARK_SUBMIT`` as PySpark's JVM has it, None for the JVM's own; they outlive the
+    context.  Before: AttributeError ("not in Vega")."""
+    job = tmp_path / "property_job.py"
+    job.write_text(
+        "import os\n"
+        "from pyspark import SparkConf, SparkContext\n"
+        "keys = ('spark.myapp.input', 'SPARK_SUBMIT', 'java.home', 'myapp.mode')\n"
+        "print([SparkContext.getSystemProperty(k) for k in keys], SparkConf().getAll())\n"
+        "SparkContext.setSystemProperty('spark.executorEnv.VEGA_TEST_VAR', 'from-a-property')\n"
+        "SparkContext.setSystemProperty('spark.task.maxFailures', '3')\n"
+        "SparkContext.setSystemProperty('spark.app.name', 'from-a-property')\n"
+        "SparkContext.setSystemProperty('myapp.mode', 'fast')\n"
+        "try:\n"
+        "    SparkContext.setSystemProperty('spark.executor.cores', 2)\n"
+        "except TypeError as exc:\n"
+        "    print(exc)\n"
+        "print(sorted(SparkConf().getAll()))\n"
+        "sc = SparkContext(conf=SparkConf(False).setAppName('own'))\n"
+        "print(sc.appName, sc.getConf().get('spark.task.maxFailures'),"
+        " sc.getConf().get('myapp.mode'), sc.getConf().get('spark.executor.cores'))\n"
+        "print(sc.parallelize([0, 1], 2).map(lambda _: os.environ['VEGA_TEST_VAR']).collect())\n"
+        "try:\n"
+        "    sc.parallelize([0], 1).foreach(lambda _: SparkContext.getSystemProperty('x'))\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, str(exc).split('DriverOnlyError: ')[1][:30])\n"
+        "sc.stop()\n"
+        "print([SparkContext.getSystemProperty(k) for k in keys])\n")
+    result = vega_cli("submit", "--pyspark-compat", "--master", "local[2,3]", "--name", "n",
+                      "--conf", "spark.myapp.input=/data/in", "--conf",
+                      "spark.task.maxFailures=2", str(job))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['/data/in', 'true', None, None] []",
+        "a system property's value is a str, not int: "
+        "setSystemProperty('spark.executor.cores', '2')",
+        str([("spark.app.name", "from-a-property"),
+             ("spark.executorEnv.VEGA_TEST_VAR", "from-a-property"),
+             ("spark.master", "local[2,3]"), ("spark.myapp.input", "/data/in"),
+             ("spark.submit.deployMode", "client"), ("spark.submit.pyFiles", ""),
+             ("spark.task.maxFailures", "3")]),
+        "own 3 None None",
+        "['from-a-property', 'from-a-property']",
+        "TaskFailed [CONTEXT_ONLY_VALID_ON_DRIVER]",
+        "['/data/in', 'true', None, 'fast']"]
+
+
 def test_spark_conf_in_a_submitted_job_names_its_files_as_spark_submit_does(vega_cli, tmp_path):
     """``--py-files``, ``--files`` and ``--archives`` are ``spark.submit.pyFiles`` (absolute
     paths), ``spark.files`` (file: URIs of the files, then of the Python files) and

@@ -214,7 +214,7 @@ def test_keyword_aliases_are_generated_from_the_parameters():
 
 
 def test_a_pyspark_member_vega_lacks_says_why(ctx):
-    """rdd.toDF(), sc.getSystemProperty(...): PySpark members Vega does
+    """rdd.toDF(), sc.serializer: PySpark members Vega does
     not implement raise an AttributeError saying so and why (docs/api.md's table), where
     they gave Python's bare "'ParallelCollectionRDD' object has no attribute 'toDF'"; other
     missing names keep Python's message, and hasattr() stays False."""
@@ -225,13 +225,12 @@ def test_a_pyspark_member_vega_lacks_says_why(ctx):
         "'ParallelCollectionRDD' object has no attribute 'toDF': PySpark's RDD.toDF is not "
         "in Vega (DataFrames are Spark SQL, which Vega does not implement)")
     with pytest.raises(AttributeError) as raised:
-        ctx.getSystemProperty("java.version")
-    assert str(raised.value) == (
-        f"'{type(ctx).__name__}' object has no attribute 'getSystemProperty': PySpark's "
-        "SparkContext.getSystemProperty is not in Vega (reads a JVM system property; Vega "
-        "has no JVM)")
+        ctx.serializer
+    assert str(raised.value).startswith(
+        f"'{type(ctx).__name__}' object has no attribute 'serializer': PySpark's "
+        "SparkContext.serializer is not in Vega (the serializer PySpark's RDDs pass records ")
     with pytest.raises(AttributeError, match=r"^'ParallelCollectionRDD' object has no "
                                              r"attribute 'no_such_thing'$"):
         rdd.no_such_thing
-    assert not hasattr(rdd, "cleanShuffleDependencies") and not hasattr(ctx, "setSystemProperty")
+    assert not hasattr(rdd, "toDF") and not hasattr(ctx, "serializer")
     assert getattr(rdd, "toDF", None) is None

@@ -36,6 +36,7 @@ RDD_METHODS: Tuple[str, ...] = (
     "local_checkpoint", "is_locally_checkpointed", "get_checkpoint_file",
     "set_name", "get_num_partitions", "sum_approx", "mean_approx",
     "collect_with_job_group", "with_resources", "get_resource_profile",
+    "clean_shuffle_dependencies",
 )
 
 #: PySpark's names of the same thing under another name: camelCase name -> Vega name.
@@ -85,17 +86,12 @@ KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
 #: table lists them (scripts/pyspark_compat_table.py)
 NOT_IN_VEGA: Dict[str, Dict[str, str]] = {
     "RDD": {
-        "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it "
-                                    "(its dependency is garbage), as the next job starts; "
-                                    "there is no call to do it sooner",
         "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     },
     "SparkContext": {
         "serializer": "the serializer PySpark's RDDs pass records between Python and the "
                       "JVM with, which programs hand to RDD(jrdd, sc, serializer) to wrap a "
                       "JVM RDD; Vega has no JVM RDDs and pickles records itself",
-        "setSystemProperty": "sets a JVM system property; Vega has no JVM",
-        "getSystemProperty": "reads a JVM system property; Vega has no JVM",
     },
 }
 

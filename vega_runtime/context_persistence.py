@@ -60,19 +60,31 @@ class Persistence:
         if blocking:
             self._await_removal("broadcast", broadcast_id, number)
 
+    def clean_shuffles(self, shuffle_ids: List[int], blocking: bool = False) -> None:
+        """Forget the map outputs of ``shuffle_ids`` and have every executor delete their
+        files (``RDD.clean_shuffle_dependencies``); ``blocking``: return once each has."""
+        if not shuffle_ids or self._stopped:  # (a stopped one's directory went whole)
+            return
+        self._runner.forget_shuffles(shuffle_ids)
+        numbers = [self.backend.remove_shuffle(shuffle_id, reply=blocking)
+                   for shuffle_id in shuffle_ids]
+        if blocking:
+            for shuffle_id, number in zip(shuffle_ids, numbers):
+                self._await_removal("shuffle", shuffle_id, number)
+
     def _await_removal(self, kind: str, object_id: int, number: int) -> None:
         """Wait for the executors' replies, at most ``vega.executor.timeout`` (Spark's
         blocking removals wait for its RPC timeout): each answers at once, a task running
         or not, except that an RDD's removal waits for a task reading its blocks to end
-        that read (as Spark's removal waits for the block's read lock); one lost meanwhile
-        is not waited for."""
+        that read (as Spark's removal waits for the block's read lock), and a shuffle's
+        for the tasks sent to the executor before it; one lost meanwhile is not waited
+        for."""
         timeout = self.conf["vega.executor.timeout"]
         if not self._runner.await_removal(number, timeout):
             log.warning("not every executor confirmed the removal of %s %d within %gs "
-                        "(vega.executor.timeout): a task still reading %s blocks holds them "
-                        "until it ends; an executor that does not answer is lost at its "
-                        "heartbeat timeout",
-                        kind, object_id, timeout, "its" if kind == "rdd" else "the")
+                        "(vega.executor.timeout): %s; an executor that does not answer is "
+                        "lost at its heartbeat timeout", kind, object_id, timeout,
+                        _REMOVAL_WAITS[kind])
 
     def persisted_rdds(self) -> List["RDD"]:
         # (a copy: other threads persist and unpersist meanwhile)
@@ -116,6 +128,13 @@ class Persistence:
         """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
         or None before ``set_checkpoint_dir``."""
         return None if self.checkpoint_dir is None else io_files.file_uri(self.checkpoint_dir)
+
+
+#: what a removal of each kind waits for on an executor that answers
+_REMOVAL_WAITS = {"rdd": "a task still reading its blocks holds them until it ends",
+                  "broadcast": "a task still reading the blocks holds them until it ends",
+                  "shuffle": "an executor deletes the files once the tasks it was given "
+                             "before have ended"}
 
 
 def unpersist_unreachable(context_ref: "weakref.ref", rdd_id: int) -> None:

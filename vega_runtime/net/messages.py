@@ -103,10 +103,15 @@ class RemoveRdd(Record):
 
 
 class RemoveShuffle(Record):
+    """Delete this host's map output files of a shuffle, after the tasks sent before it;
+    ``reply`` (the removal's number, 0 for none): say so (``Removed``, with that number)
+    once they are gone (``clean_shuffle_dependencies(blocking=True)`` waits for it)."""
     shuffle_id: int
+    reply: int
 
-    def __init__(self, shuffle_id):
+    def __init__(self, shuffle_id, reply=0):
         self.shuffle_id = shuffle_id
+        self.reply = reply
 
 
 class RemoveBroadcast(Record):
@@ -121,9 +126,9 @@ class RemoveBroadcast(Record):
 
 
 class Removed(Record):
-    """An executor's reply to a ``RemoveRdd`` or ``RemoveBroadcast`` that asked for one: what
-    it held of the RDD (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` is gone, as
-    the removal numbered ``request`` asked."""
+    """An executor's reply to a ``RemoveRdd``, ``RemoveBroadcast`` or ``RemoveShuffle`` that
+    asked for one: what it held of the RDD (``kind`` "rdd"), broadcast ("broadcast") or
+    shuffle ("shuffle") ``object_id`` is gone, as the removal numbered ``request`` asked."""
     kind: str
     object_id: int
     request: int

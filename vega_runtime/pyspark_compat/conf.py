@@ -12,6 +12,7 @@ import logging
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import PySparkRuntimeError
+from . import system_properties
 from ..spark_settings import (IGNORED_WARNING, SPARK_TO_VEGA, ignored_names,  # noqa: F401
                               spark_properties, translate)
 
@@ -42,18 +43,19 @@ class SparkConf:
     """
 
     def __init__(self, loadDefaults: bool = True, _jvm=None, _jconf=None):
-        """``loadDefaults``: once a context has started in this process, the Spark
-        properties ``vega submit`` (``vega shell``) was given: ``spark.master``,
-        ``spark.app.name``, ``spark.submit.deployMode`` and its ``--conf spark.*`` pairs,
-        as PySpark's loads the JVM's system properties spark-submit set (before the first
-        context there is no JVM, and PySpark's is empty too; in a task, those are the
-        driver's, and PySpark's Python worker has no JVM: empty)."""
+        """``loadDefaults``: once a context has started in this process or a system
+        property was set (``SparkContext.setSystemProperty``), the ``spark.*`` system
+        properties (:mod:`.system_properties`): the Spark properties ``vega submit``
+        (``vega shell``) was given (``spark.master``, ``spark.app.name``,
+        ``spark.submit.deployMode``, its ``--conf spark.*`` pairs), then those set, as
+        PySpark's loads its JVM's (before either there is no JVM, and PySpark's is empty
+        too; in a task, those are the driver's, and PySpark's Python worker has no JVM:
+        empty)."""
         from ..context import Context
-        from ..context_in_task import in_task
 
         self._conf: Dict[str, str] = {}
-        if loadDefaults and Context._active is not None and not in_task():
-            self._conf.update(spark_properties())
+        if loadDefaults and (Context._active is not None or system_properties.any_set()):
+            self._conf.update(system_properties.spark_defaults())
 
     def set(self, key: str, value) -> "SparkConf":
         self._conf[key] = str(value)

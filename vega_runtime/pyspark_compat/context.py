@@ -11,7 +11,8 @@ from vega_runtime.context import Context
 from vega_runtime.context_in_task import in_task
 from vega_runtime.versions import executor_hash_seed
 
-from .conf import SparkConf, spark_properties, vega_settings
+from . import system_properties
+from .conf import SparkConf, vega_settings
 
 
 class SparkContext(Context):
@@ -51,14 +52,13 @@ class SparkContext(Context):
         _check_batch_size(batchSize)
         #: PySpark's attribute: the batch size asked for (-1 unlimited, 0 automatic)
         self._batchSize = batchSize
-        #: PySpark's ``_conf`` (``sc._conf.getAll()`` is a common idiom): the Spark
-        #: properties vega submit was given, under the job's own (PySpark's context loads
-        #: its JVM's system properties, then its conf's)
-        # (in a task, those are the driver's, as a JVM's are in Spark, whose task's context
-        # starts a JVM of its own)
-        submitted = spark_properties() if not in_task() else {}
-        self._conf = SparkConf(False).setAll(submitted.items()).setAll(
-            conf.getAll() if conf is not None else ())
+        #: PySpark's ``_conf`` (``sc._conf.getAll()`` is a common idiom): the ``spark.*``
+        #: system properties (vega submit's, and those ``setSystemProperty`` set), under the
+        #: job's own (PySpark's context loads its JVM's system properties, then its conf's;
+        #: in a task, none: those are the driver's, as a JVM's are in Spark, whose task's
+        #: context starts a JVM of its own)
+        self._conf = SparkConf(False).setAll(system_properties.spark_defaults().items()) \
+            .setAll(conf.getAll() if conf is not None else ())
         if master:
             self._conf.setMaster(master)
         if appName:
@@ -84,7 +84,7 @@ class SparkContext(Context):
         """pyspark's shell's ``sc`` (``vega shell --pyspark-compat``): a SparkContext made
         of Vega's settings, a settings file and listeners, as a ``Context`` takes them."""
         sc = cls.__new__(cls)
-        sc._conf = SparkConf(False).setAll(spark_properties().items())
+        sc._conf = SparkConf(False).setAll(system_properties.spark_defaults().items())
         with sc._running_one(nested=False):
             Context.__init__(sc, conf=conf, config_file=config_file, listeners=listeners)
         sc._set_pyspark_attributes(None)
@@ -129,6 +129,26 @@ class SparkContext(Context):
             if SparkContext._active_spark_context is self:
                 SparkContext._active_spark_context = None
         super().stop()
+
+    @classmethod
+    def setSystemProperty(cls, key: str, value: str) -> None:
+        """Set a system property of this process (PySpark's sets a Java system property),
+        such as ``spark.executor.memory``, before the SparkContext is created: a
+        ``spark.*`` one is a setting of the contexts made after it (a ``SparkConf()`` made
+        after it starts with it), under their own conf's; one reaches executors only that
+        way (:mod:`.system_properties`)."""
+        system_properties.set_property(key, value)
+
+    @classmethod
+    def getSystemProperty(cls, key: str) -> Optional[str]:
+        """A system property of this process: one set with ``setSystemProperty``, a Spark
+        property vega submit was given, ``SPARK_SUBMIT`` ("true", as in every PySpark
+        driver); None for another, the JVM's own included (``java.home``): Vega has none.
+
+        >>> SparkContext.getSystemProperty("SPARK_SUBMIT")
+        'true'
+        """
+        return system_properties.get_property(key)
 
     @property
     def _temp_dir(self) -> str:

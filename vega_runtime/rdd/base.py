@@ -375,6 +375,25 @@ class RDD(Transformations, PairFunctions, Actions, HadoopOutput, Generic[T]):
     def get_storage_level(self) -> StorageLevel:
         return self.storage_level
 
+    def clean_shuffle_dependencies(self, blocking: bool = False) -> None:
+        """Delete the map output files of this RDD's shuffles, and of its ancestors' up to
+        those persisted or checkpointed (Spark's developer API ``cleanShuffleDependencies``,
+        :func:`shuffles_to_clean`): a long-lived context gets its disk back before the RDD
+        is garbage (which frees them as the next job starts).  A later job that needs one
+        computes it again from lineage (checkpoint, or persist and materialize, the RDD
+        first where that costs too much).  ``blocking``: return once every executor has
+        deleted them (after the tasks it was given before), else at once.
+
+        >>> pairs = ctx.parallelize(range(6), 2).map(lambda x: (x % 2, x)).reduce_by_key(max)
+        >>> sorted(pairs.collect())
+        [(0, 4), (1, 5)]
+        >>> pairs.clean_shuffle_dependencies(blocking=True)
+        >>> sorted(pairs.collect())  # computed again
+        [(0, 4), (1, 5)]
+        """
+        self._driver("RDD.clean_shuffle_dependencies").clean_shuffles(shuffles_to_clean(self),
+                                                                      bool(blocking))
+
     @property
     def is_cached(self) -> bool:
         """True while the RDD is persisted at some storage level (a property, as in PySpark)."""
@@ -507,6 +526,35 @@ def _is_lineage(value) -> bool:
     if isinstance(value, (list, tuple)):
         return any(isinstance(v, (RDD, Dependency)) for v in value)
     return isinstance(value, (RDD, Dependency))
+
+
+def shuffles_to_clean(rdd: RDD) -> List[int]:
+    """The shuffle ids ``rdd.clean_shuffle_dependencies()`` deletes, as Spark's walk finds
+    them: each of ``rdd``'s shuffle dependencies', and, through every ancestor not
+    persisted, that ancestor's (a persisted ancestor's own dependencies stay; a
+    checkpointed RDD has none left).
+
+    >>> once = ctx.parallelize(range(4), 2).map(lambda x: (x, x)).reduce_by_key(max)
+    >>> twice = once.map(lambda kv: kv).reduce_by_key(max)
+    >>> first, second = once.dependencies()[0].shuffle_id, twice.dependencies()[0].shuffle_id
+    >>> shuffles_to_clean(twice) == [first, second], shuffles_to_clean(once) == [first]
+    (True, True)
+    >>> shuffles_to_clean(twice.map(len).cache()) == [first, second]
+    True
+    >>> shuffles_to_clean(twice) == [second] if once.cache() else None
+    True
+    """
+    found, seen = set(), set()
+    stack = list(rdd.dependencies())
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep, ShuffleDependency):
+            found.add(dep.shuffle_id)
+        parent = dep.rdd
+        if parent.storage_level == StorageLevel.NONE and parent.rdd_id not in seen:
+            seen.add(parent.rdd_id)
+            stack.extend(parent.dependencies())
+    return sorted(found)
 
 
 def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:

@@ -361,8 +361,10 @@ class Backend(Protocol):
         say when it has; the removal's number for ``removal_pending`` (0 without ``reply``)."""
         ...
 
-    def remove_shuffle(self, shuffle_id: int) -> None:
-        """Delete a shuffle's map output files wherever an executor can reach them."""
+    def remove_shuffle(self, shuffle_id: int, reply: bool = False) -> int:
+        """Delete a shuffle's map output files wherever an executor can reach them, after the
+        tasks each was given before; ``reply``: ask each to say when it has; the removal's
+        number for ``removal_pending`` (0 without ``reply``)."""
         ...
 
     def replicate(self, source_executor: str, block) -> List[str]:
@@ -374,7 +376,7 @@ class Backend(Protocol):
 
     def removal_pending(self, number: int) -> bool:
         """Whether a reachable executor has yet to confirm the removal numbered ``number``
-        (``remove_rdd``'s or ``remove_broadcast``'s with ``reply``): each removal is waited
+        (``remove_rdd``'s, ``remove_shuffle``'s or ``remove_broadcast``'s with ``reply``): each removal is waited
         for on its own, two threads removing the same RDD at once included."""
         ...
 

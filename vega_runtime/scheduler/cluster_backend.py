@@ -30,7 +30,7 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, 
                             ExecutorAdded, ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast,
                             FetchCachedBlock, KillExecutors,
                             MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
-                            Removed, RemoveShuffle, Shutdown,
+                            Removed, Shutdown,
                             TaskFinished, TaskOutput)
 from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
@@ -626,9 +626,6 @@ class ClusterBackend(PoolRemovals):
     def _tell_all(self, message) -> None:
         with self.lock:
             self.pool.tell_all(message)
-
-    def remove_shuffle(self, shuffle_id: int) -> None:
-        self._tell_all(RemoveShuffle(shuffle_id))
 
     def replicate(self, source_executor: str, block) -> List[str]:
         with self.lock:

@@ -570,7 +570,10 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
         if isinstance(message, LaunchTask):
             send(executor.run(message))
         elif isinstance(message, RemoveShuffle):
+            # (here, in order with the tasks: one sent after it may write the shuffle again)
             executor.remove_shuffle(message.shuffle_id)
+            if message.reply:
+                send(Removed("shuffle", message.shuffle_id, message.reply))
         elif isinstance(message, BLOCK_MESSAGES):
             executor.apply_block_message(message, send)
         elif isinstance(message, (Shutdown, KillTask)):

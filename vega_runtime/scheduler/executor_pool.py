@@ -43,7 +43,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Protocol
 from ..net.endpoints import host_port
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
                             KillTask, PutBlock, Removed, RemoveBroadcast,
-                            RemoveRdd)
+                            RemoveRdd, RemoveShuffle)
 from ..storage_level import StorageLevel
 from .backend import TASK_FRAME_ROOM, ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
@@ -477,9 +477,9 @@ class ExecutorPool:
                 self._send(slot, message)
 
     def remove_everywhere(self, message, reply: bool) -> int:
-        """Send a removal (``RemoveRdd``/``RemoveBroadcast``) to every reachable executor;
-        ``reply``: ask each to say (``Removed``) once it is done; the removal's number, for
-        ``removal_pending`` (0 when no reply is asked)."""
+        """Send a removal (``RemoveRdd``, ``RemoveBroadcast``, ``RemoveShuffle``) to every
+        reachable executor; ``reply``: ask each to say (``Removed``) once it is done; the
+        removal's number, for ``removal_pending`` (0 when no reply is asked)."""
         if not reply:
             self.tell_all(message)
             return 0
@@ -591,7 +591,7 @@ class ExecutorPool:
 class PoolRemovals:
     """The removals of a backend whose executors are an ``ExecutorPool`` (``self.pool``),
     under the backend's ``self.lock`` (a reply is taken under it: not before it is awaited):
-    ``Backend.remove_rdd``, ``remove_broadcast`` and ``removal_pending``."""
+    ``Backend.remove_rdd``, ``remove_broadcast``, ``remove_shuffle`` and ``removal_pending``."""
 
     #: its tasks travel to executor processes in frames (``Backend.max_task_bytes``)
     max_task_bytes = TASK_FRAME_ROOM
@@ -603,6 +603,10 @@ class PoolRemovals:
     def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
         with self.lock:
             return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
+
+    def remove_shuffle(self, shuffle_id: int, reply: bool = False) -> int:
+        with self.lock:
+            return self.pool.remove_everywhere(RemoveShuffle(shuffle_id), reply)
 
     def removal_pending(self, number: int) -> bool:
         with self.lock:

@@ -27,7 +27,7 @@ from ..processes import (HeldSignals, command_title, describe_exit, die_with_par
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
-                            RegisteredExecutor, Removed, RemoveShuffle,
+                            RegisteredExecutor, Removed,
                             Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
@@ -119,8 +119,9 @@ class InlineBackend:
         self.executor.remove_rdd(rdd_id, on_removed)
         return number
 
-    def remove_shuffle(self, shuffle_id: int) -> None:
+    def remove_shuffle(self, shuffle_id: int, reply: bool = False) -> int:
         self.executor.remove_shuffle(shuffle_id)
+        return 0  # done on return
 
     def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
         self.executor.remove_broadcast(broadcast_id)
@@ -519,9 +520,6 @@ class ProcessPoolBackend(PoolRemovals):
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
-
-    def remove_shuffle(self, shuffle_id: int) -> None:
-        self.pool.tell_all(RemoveShuffle(shuffle_id))
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)

@@ -171,6 +171,9 @@ class JobRunner(TaskEvents):
         #: any thread): their map outputs are forgotten and their files deleted as the next
         #: job starts
         self.unreachable_shuffles: Deque[int] = collections.deque()
+        #: ``forget_shuffles``' requests (from any thread), ``[shuffle ids, done]`` each:
+        #: the leader forgets their map outputs and sets ``done``
+        self._forgotten: Deque[list] = collections.deque()
         #: broadcasts no one can read any more (``Context.broadcast``, from any thread), as
         #: ``(id, the driver's file)``: executors drop their copies and the file is deleted
         #: as the next job starts
@@ -302,6 +305,17 @@ class JobRunner(TaskEvents):
                 self._cond.notify_all()  # (``stop_jobs`` may wait for it)
         return self._stopping or not self.backend.removal_pending(number)
 
+    def forget_shuffles(self, shuffle_ids: List[int]) -> None:
+        """Forget the map outputs of ``shuffle_ids`` (``RDD.clean_shuffle_dependencies``), so
+        a later job computes them again from lineage, as one lost with its executor (a
+        running job that reads one meanwhile meets fetch failures, and does the same).
+        The loop's leader does it in between polls (this thread, when no other leads):
+        returns once it has."""
+        request = [list(shuffle_ids), False]
+        self._forgotten.append(request)
+        self._wake()
+        self._await(lambda: request[1])
+
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
         """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led
         the loop: as PySpark's Ctrl-C handler cancels every job, every active job is
@@ -362,8 +376,15 @@ class JobRunner(TaskEvents):
         return max(0.0, min(POLL_SECONDS, min(deadlines) - time.monotonic()))
 
     def _take_requests(self) -> None:
-        """Plan the jobs submitted since the last look, stop the jobs asked to stop and
-        those past their deadline."""
+        """Forget the shuffles asked to (``forget_shuffles``), plan the jobs submitted since
+        the last look, stop the jobs asked to stop and those past their deadline."""
+        while self._forgotten:
+            request = self._forgotten.popleft()
+            for shuffle_id in request[0]:
+                self.dag.map_outputs.unregister_all(shuffle_id)
+            with self._cond:
+                request[1] = True
+                self._cond.notify_all()
         while True:
             with self._cond:
                 if not self._submitted:
