@@ -256,6 +256,16 @@ def test_task_context_takes_pysparks_keyword_names():
     assert TaskContext.get() is None
 
 
+def submit_with_spark_conf(vega_cli, job, master: str):
+    """``vega submit --pyspark-compat`` of ``job`` with a name and two ``--conf spark.*``
+    pairs (one Vega has no use for), which must succeed."""
+    result = vega_cli("submit", "--pyspark-compat", "--master", master, "--name", "n",
+                      "--conf", "spark.myapp.input=/data/in", "--conf",
+                      "spark.task.maxFailures=2", str(job))
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_spark_conf_in_a_submitted_job_has_what_vega_submit_was_given(vega_cli, tmp_path):
     """Under ``vega submit --conf spark.myapp.input=... --name n``, once a context has
     started, ``SparkConf()`` (and ``sc.getConf()``) has ``spark.master``, ``spark.app.name``,
@@ -274,10 +284,7 @@ def test_spark_conf_in_a_submitted_job_has_what_vega_submit_was_given(vega_cli, 
         "print([sc.getConf().get(k) for k in keys], sc.appName)\n"
         "print([SparkConf().get(k) for k in keys], SparkConf(False).getAll())\n"
         "sc.stop()\n")
-    result = vega_cli("submit", "--pyspark-compat", "--master", "local", "--name", "n",
-                      "--conf", "spark.myapp.input=/data/in", "--conf",
-                      "spark.task.maxFailures=2", str(job))
-    assert result.returncode == 0, result.stderr
+    result = submit_with_spark_conf(vega_cli, job, "local")
     assert result.stdout.splitlines() == [
         "[None, None, None, None, None]",
         "['local', 'renamed', '/data/in', '2', 'client'] renamed",
@@ -319,11 +326,7 @@ def test_system_properties_set_before_a_context_are_its_settings(vega_cli, tmp_p
         "    print(type(exc).__name__, str(exc).split('DriverOnlyError: ')[1][:30])\n"
         "sc.stop()\n"
         "print([SparkContext.getSystemProperty(k) for k in keys])\n")
-    result = vega_cli("submit", "--pyspark-compat", "--master", "local[2,3]", "--name", "n",
-                      "--conf", "spark.myapp.input=/data/in", "--conf",
-                      "spark.task.maxFailures=2", str(job))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert submit_with_spark_conf(vega_cli, job, "local[2,3]").stdout.splitlines() == [
         "['/data/in', 'true', None, None] []",
         "a system property's value is a str, not int: "
         "setSystemProperty('spark.executor.cores', '2')",
