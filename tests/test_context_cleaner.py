@@ -161,3 +161,44 @@ def test_clean_shuffle_dependencies_deletes_its_lineages_files_and_a_later_job_r
     wait_for(lambda: sorted(shuffle_files(ctx.app_dir)) == [1, 3], 30,
              "the executors to delete shuffles 0 and 2")
     assert sorted(final.collect()) == expected
+
+
+def test_a_removal_on_its_way_spares_what_tasks_launched_since_wrote(fresh_ctx, tmp_path):
+    """``cleanShuffleDependencies()`` without blocking, then a job that writes the shuffle
+    again at once: an executor busy meanwhile (another thread's task) deletes the files only
+    after that task, by which time the other executor of the host (local[N]'s share one
+    directory) has written the new ones; those stay (the removal names the tasks launched
+    before it), so the next job reads them.  Before: it deleted them too, and the next job
+    met fetch failures and computed them a third time."""
+    import threading
+    import time
+
+    from proc_helpers import wait_for
+
+    ctx = fresh_ctx("local[2]")
+    pairs = ctx.parallelize(range(100), 2).map(lambda x: (x % 5, x)).reduce_by_key(add)
+    expected = sorted((k, sum(range(k, 100, 5))) for k in range(5))
+    assert sorted(pairs.collect()) == expected
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def hold(_):
+        started.touch()
+        deadline = time.monotonic() + 60
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    holder = threading.Thread(target=lambda: ctx.parallelize([0], 1).foreach(hold))
+    holder.start()
+    try:
+        wait_for(started.exists, 30, "a task to hold one executor")
+        pairs.cleanShuffleDependencies()  # the held executor's removal waits for its task
+        assert sorted(pairs.collect()) == expected  # on the other executor, written again
+        written = shuffle_files(ctx.app_dir)
+        assert list(written) == [0] and len(written[0]) == 4
+    finally:
+        release.touch()
+        holder.join(60)
+    # a blocking removal reaches each executor after the one before it: both are done
+    ctx.parallelize([(1, 1)], 1).reduce_by_key(add).cleanShuffleDependencies(blocking=True)
+    assert shuffle_files(ctx.app_dir) == written
+    assert sorted(pairs.collect()) == expected and shuffle_files(ctx.app_dir) == written

@@ -65,8 +65,10 @@ class Persistence:
         files (``RDD.clean_shuffle_dependencies``); ``blocking``: return once each has."""
         if not shuffle_ids or self._stopped:  # (a stopped one's directory went whole)
             return
-        self._runner.forget_shuffles(shuffle_ids)
-        numbers = [self.backend.remove_shuffle(shuffle_id, reply=blocking)
+        # the files of the tasks launched until then: one launched since (by a job of
+        # another thread, or the next one, while the removal is on its way) keeps its own
+        before_task = self._runner.forget_shuffles(shuffle_ids)
+        numbers = [self.backend.remove_shuffle(shuffle_id, blocking, before_task)
                    for shuffle_id in shuffle_ids]
         if blocking:
             for shuffle_id, number in zip(shuffle_ids, numbers):

@@ -103,15 +103,19 @@ class RemoveRdd(Record):
 
 
 class RemoveShuffle(Record):
-    """Delete this host's map output files of a shuffle, after the tasks sent before it;
+    """Delete this host's map output files of a shuffle, after the tasks sent before it:
+    those of tasks whose id is below ``before_task`` (0: all), so that what a task launched
+    since wrote again stays (another executor of the host may have run it already);
     ``reply`` (the removal's number, 0 for none): say so (``Removed``, with that number)
     once they are gone (``clean_shuffle_dependencies(blocking=True)`` waits for it)."""
     shuffle_id: int
     reply: int
+    before_task: int
 
-    def __init__(self, shuffle_id, reply=0):
+    def __init__(self, shuffle_id, reply=0, before_task=0):
         self.shuffle_id = shuffle_id
         self.reply = reply
+        self.before_task = before_task
 
 
 class RemoveBroadcast(Record):

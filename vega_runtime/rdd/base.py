@@ -382,7 +382,8 @@ class RDD(Transformations, PairFunctions, Actions, HadoopOutput, Generic[T]):
         is garbage (which frees them as the next job starts).  A later job that needs one
         computes it again from lineage (checkpoint, or persist and materialize, the RDD
         first where that costs too much).  ``blocking``: return once every executor has
-        deleted them (after the tasks it was given before), else at once.
+        deleted them (after the tasks it was given before), else at once; the files of
+        tasks launched after the call stay either way.
 
         >>> pairs = ctx.parallelize(range(6), 2).map(lambda x: (x % 2, x)).reduce_by_key(max)
         >>> sorted(pairs.collect())

@@ -361,10 +361,11 @@ class Backend(Protocol):
         say when it has; the removal's number for ``removal_pending`` (0 without ``reply``)."""
         ...
 
-    def remove_shuffle(self, shuffle_id: int, reply: bool = False) -> int:
+    def remove_shuffle(self, shuffle_id: int, reply: bool = False, before_task: int = 0) -> int:
         """Delete a shuffle's map output files wherever an executor can reach them, after the
-        tasks each was given before; ``reply``: ask each to say when it has; the removal's
-        number for ``removal_pending`` (0 without ``reply``)."""
+        tasks each was given before (those of tasks whose id is below ``before_task``; 0:
+        all); ``reply``: ask each to say when it has; the removal's number for
+        ``removal_pending`` (0 without ``reply``)."""
         ...
 
     def replicate(self, source_executor: str, block) -> List[str]:

@@ -237,6 +237,11 @@ class DAGScheduler:
             return self._finish_job(job, JobSucceeded(job_id, []))
         return self._submit_stage(final)
 
+    def task_id_bound(self) -> int:
+        """A task id above every task's so far, and below every later one's (it goes
+        unused): what a removal of map output files keeps (``RemoveShuffle.before_task``)."""
+        return next(self._task_ids)
+
     def job_stage_ids(self, job_id: Optional[int] = None) -> List[int]:
         """The ids of every stage in a job's graph (the oldest active job's for None),
         ancestors first."""

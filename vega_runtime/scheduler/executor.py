@@ -33,7 +33,7 @@ from ..processes import CtrlCWatch
 from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV, executor_cores, task_addresses
 from ..serde import dumps, dumps_result
-from ..shuffle.blocks import MapStatus, output_paths
+from ..shuffle.blocks import MapStatus, map_output_task_id, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
 from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
@@ -486,13 +486,15 @@ class Executor:
             if message.reply:
                 send_reply(Removed("broadcast", message.broadcast_id, message.reply))
 
-    def remove_shuffle(self, shuffle_id: int) -> None:
+    def remove_shuffle(self, shuffle_id: int, before_task: int = 0) -> None:
         """Delete this host's map output files of a shuffle (every executor of the
-        application on the host shares the directory: another may have deleted them)."""
+        application on the host shares the directory: another may have deleted them),
+        those of tasks whose id is below ``before_task`` (0: all)."""
         prefix = f"shuffle_{shuffle_id}_"
         with contextlib.suppress(FileNotFoundError), os.scandir(self.dirs.shuffle) as entries:
             for entry in entries:
-                if entry.name.startswith(prefix):
+                if entry.name.startswith(prefix) and \
+                        (not before_task or (map_output_task_id(entry.name) or 0) < before_task):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
 
@@ -571,7 +573,7 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
             send(executor.run(message))
         elif isinstance(message, RemoveShuffle):
             # (here, in order with the tasks: one sent after it may write the shuffle again)
-            executor.remove_shuffle(message.shuffle_id)
+            executor.remove_shuffle(message.shuffle_id, message.before_task)
             if message.reply:
                 send(Removed("shuffle", message.shuffle_id, message.reply))
         elif isinstance(message, BLOCK_MESSAGES):

@@ -604,9 +604,9 @@ class PoolRemovals:
         with self.lock:
             return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
 
-    def remove_shuffle(self, shuffle_id: int, reply: bool = False) -> int:
+    def remove_shuffle(self, shuffle_id: int, reply: bool = False, before_task: int = 0) -> int:
         with self.lock:
-            return self.pool.remove_everywhere(RemoveShuffle(shuffle_id), reply)
+            return self.pool.remove_everywhere(RemoveShuffle(shuffle_id, 0, before_task), reply)
 
     def removal_pending(self, number: int) -> bool:
         with self.lock:

@@ -119,8 +119,8 @@ class InlineBackend:
         self.executor.remove_rdd(rdd_id, on_removed)
         return number
 
-    def remove_shuffle(self, shuffle_id: int, reply: bool = False) -> int:
-        self.executor.remove_shuffle(shuffle_id)
+    def remove_shuffle(self, shuffle_id: int, reply: bool = False, before_task: int = 0) -> int:
+        self.executor.remove_shuffle(shuffle_id, before_task)
         return 0  # done on return
 
     def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:

@@ -171,8 +171,8 @@ class JobRunner(TaskEvents):
         #: any thread): their map outputs are forgotten and their files deleted as the next
         #: job starts
         self.unreachable_shuffles: Deque[int] = collections.deque()
-        #: ``forget_shuffles``' requests (from any thread), ``[shuffle ids, done]`` each:
-        #: the leader forgets their map outputs and sets ``done``
+        #: ``forget_shuffles``' requests (from any thread), ``[shuffle ids, None]`` each:
+        #: the leader forgets their map outputs and sets the task id bound in place of None
         self._forgotten: Deque[list] = collections.deque()
         #: broadcasts no one can read any more (``Context.broadcast``, from any thread), as
         #: ``(id, the driver's file)``: executors drop their copies and the file is deleted
@@ -305,16 +305,18 @@ class JobRunner(TaskEvents):
                 self._cond.notify_all()  # (``stop_jobs`` may wait for it)
         return self._stopping or not self.backend.removal_pending(number)
 
-    def forget_shuffles(self, shuffle_ids: List[int]) -> None:
+    def forget_shuffles(self, shuffle_ids: List[int]) -> int:
         """Forget the map outputs of ``shuffle_ids`` (``RDD.clean_shuffle_dependencies``), so
         a later job computes them again from lineage, as one lost with its executor (a
         running job that reads one meanwhile meets fetch failures, and does the same).
         The loop's leader does it in between polls (this thread, when no other leads):
-        returns once it has."""
-        request = [list(shuffle_ids), False]
+        returns once it has, with a task id above every task's launched by then
+        (``DAGScheduler.task_id_bound``: the files to delete are theirs)."""
+        request = [list(shuffle_ids), None]
         self._forgotten.append(request)
         self._wake()
-        self._await(lambda: request[1])
+        self._await(lambda: request[1] is not None)
+        return request[1]
 
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
         """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led
@@ -383,7 +385,7 @@ class JobRunner(TaskEvents):
             for shuffle_id in request[0]:
                 self.dag.map_outputs.unregister_all(shuffle_id)
             with self._cond:
-                request[1] = True
+                request[1] = self.dag.task_id_bound()
                 self._cond.notify_all()
         while True:
             with self._cond:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..io.disk import naming_a_full_disk as full_disk
 from ..private_files import open_private
@@ -143,6 +143,17 @@ def remove_attempts_output(shuffle_dir: str, attempts: Dict[int, int]) -> None:
 #: a map output file's name (``output_paths``, its runs and its index's temporary file):
 #: its shuffle id, map id and attempt
 _ATTEMPT_FILE = re.compile(r"shuffle_(\d+)_(\d+)_(\d+)\.(?:data|index)")
+
+
+def map_output_task_id(name: str) -> Optional[int]:
+    """The id of the map task attempt that wrote the file ``name`` (``output_paths``', its
+    runs and unfinished index included), None for another file.
+
+    >>> map_output_task_id("shuffle_3_1_17.data.run0"), map_output_task_id("x.data")
+    (17, None)
+    """
+    match = _ATTEMPT_FILE.match(name)
+    return int(match.group(3)) if match else None
 
 
 def write_index(path: str, offsets: List[int]) -> None:
