@@ -71,6 +71,10 @@ EXCLUDED = {
     "master's part files (each record alone); the runner's masters have 2",
     "pyspark.rdd:RDD.saveAsHadoopFile:3078": "the expected byte offsets are of a 4-slot "
     "master's part files (each record alone); the runner's masters have 2",
+    "pyspark.context:SparkContext.hadoopFile:1606": "the expected byte offsets are of a "
+    "4-slot master's part files (each record alone); the runner's masters have 2",
+    "pyspark.context:SparkContext.hadoopRDD:1707": "the expected byte offsets are of a "
+    "4-slot master's part files (each record alone); the runner's masters have 2",
     "pyspark.rdd:RDDBarrier.mapPartitionsWithIndex:5248": "a barrier stage of 4 tasks needs "
     "4 executor slots; the runner's masters have 2",
     "pyspark.statcounter:StatCounter.asDict": _IN_PYSPARK_TOO,  # Python 2's `4L`, key order
