@@ -408,3 +408,57 @@ def test_a_multiprocessing_pools_children_print_as_child_processes(vega_cli, tmp
     assert (sorted(plain), tasks) == (sorted(children + ["[14]"]),
                                       ["pool result [0, 1, 4, 9]"])
     assert "exited" not in result.stderr
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_task_killed_as_the_context_stops_shows_every_line_it_printed(vega_cli, tmp_path,
+                                                                       master):
+    """A job cancelled and the Context stopped at once: what its task had printed, and what
+    it printed as it ended (a cleanup taking a moment, a last line without its newline),
+    was lost where the stop closed the executors' connections unread (``local[N]`` read and
+    dropped what was left; a cluster's driver closed each connection on the master's word
+    that its executor had ended, or the worker killed it first).  Every line a task printed
+    before the stop returned is shown."""
+    cue = str(tmp_path / "printed")
+    os.mkfifo(cue)
+    job = write_job(tmp_path, "stopped.py", f"""
+        import threading, time
+        from vega_runtime import Context
+
+        def slow(x):
+            for i in range(200):
+                print("line", i)
+            with open({cue!r}, "w") as fh:  # (the driver cancels once this is opened)
+                fh.write("printed")
+            try:
+                time.sleep(60)
+            finally:  # a cleanup that takes a moment, run as the task is killed
+                print("cleaning up")
+                time.sleep(0.3)
+                print("cleaned up", end="")
+            return x
+
+        ctx = Context()
+
+        def run():
+            ctx.set_job_group("slow", "cancelled as the Context stops")
+            try:
+                ctx.parallelize([1], 1).map(slow).collect()
+            except Exception as exc:
+                print(type(exc).__name__, flush=True)
+
+        job = threading.Thread(target=run)
+        job.start()
+        with open({cue!r}) as fh:
+            fh.read()
+        ctx.cancel_job_group("slow")
+        job.join()
+        ctx.stop()
+        print("stopped", flush=True)
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 0, result.stderr
+    plain, tasks = payloads(result.stdout.replace("127.0.0.1", "localhost"))
+    assert plain == ["JobCancelled", "stopped"], result.stdout
+    assert tasks == [f"line {i}" for i in range(200)] + ["cleaning up", "cleaned up"], \
+        result.stdout

@@ -24,6 +24,9 @@ from .dag import TaskSpec
 #: (a bigger one was sent, and every executor it went to dropped its connection and
 #: exited, replaced to be sent it again: the job ran for ever)
 TASK_FRAME_ROOM = FRAME_LIMIT - (1 << 20)
+#: seconds executors told to stop (``Shutdown``) have to send what they still hold (a task
+#: killed as the Context stops: its last lines) and close their connections, read meanwhile
+SHUTDOWN_WAIT = 2.0
 
 
 class TaskLaunch(Record):

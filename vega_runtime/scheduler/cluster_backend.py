@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .._version import __version__
 from ..config import cluster_mode_driver_id
@@ -35,8 +35,9 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, 
 from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
-from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
-                      TaskFinishedEvent, TaskLaunch, broadcast_reply, send_staged_file)
+from .backend import (SHUTDOWN_WAIT, ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus,
+                      OutputCallback, TaskFinishedEvent, TaskLaunch, broadcast_reply,
+                      send_staged_file)
 from .executor import TaskState
 from .executor_pool import ExecutorPool, PoolRemovals
 from .event_log import EventWriter
@@ -113,6 +114,9 @@ class ClusterBackend(PoolRemovals):
         self.barrier = self.pool.barrier
         #: executors that registered and are gone
         self._removed: set = set()
+        #: the connections of executors the master said had ended while the Context stops,
+        #: still read by their threads to their end (``stop`` waits for them): by executor id
+        self._draining: Dict[str, Connection] = {}
         self.waiting_reason = "waiting for executors to start"
         #: whether ``waiting_reason`` is the master's
         self._told_waiting = False
@@ -389,6 +393,9 @@ class ClusterBackend(PoolRemovals):
                 self._await_exit_reason(slot.executor_id)
         finally:
             self._executor_removed(slot.executor_id, reason, False, LossCause.CONNECTION.value)
+            with self.lock:
+                if self._draining.pop(slot.executor_id, None) is not None:
+                    self._executor_seen.notify_all()
 
     def _tasks_ended(self, slot, messages: list, shuffle_port: int) -> None:
         """Executor ``slot`` reported the end of tasks: it holds fewer, and the job loop hears
@@ -416,6 +423,10 @@ class ClusterBackend(PoolRemovals):
         memory limit"), ``cause`` classifies it."""
         with self.lock:
             slot = self.pool.remove(executor_id)
+            if slot is not None and self._stopping and not worker_lost:
+                # its process ended (told to stop): its thread reads what it sent to the end
+                # (where closing the connection here cut off its tasks' last lines)
+                self._draining[executor_id] = slot.handle.conn
             if self.heartbeats is not None:
                 self.heartbeats.executor_removed(executor_id)
             self._executor_seen.notify_all()
@@ -426,7 +437,8 @@ class ClusterBackend(PoolRemovals):
                 self._launch_failed(executor_id, reason, detail)  # it never registered
             return
         self._removed.add(executor_id)  # a late report of its end is not a failed launch
-        slot.handle.conn.close()
+        if executor_id not in self._draining:
+            slot.handle.conn.close()
         task_ids = slot.task_ids()
         if slot.releasing is not None and not worker_lost:
             log.info("executor %s on %s removed: %s", executor_id, slot.host, slot.releasing)
@@ -637,16 +649,25 @@ class ClusterBackend(PoolRemovals):
             self._executor_seen.notify_all()  # a connection's end waits no more (above)
         self.master_client.stop_reconnecting()
         self._stop_requested.set()
+        with self.lock:
+            self.pool.tell_all(Shutdown("application finished"))
+            # the connections' threads of those running tasks (killed as the Context stops)
+            # show what they send until they close them (the tasks' last lines), where it
+            # was cut off unread; not those the master starts meanwhile in place of the
+            # ones that ended (closed below), nor idle ones, which have sent all already
+            busy = [slot.executor_id for slot in self.pool if slot.tasks]
+            self._executor_seen.wait_for(
+                lambda: not any(e in self.pool or e in self._draining for e in busy),
+                SHUTDOWN_WAIT)
         self.relay.stop()  # every line reaches the master before we unregister
         if self.log_lines_dropped:
             log.warning("%d lines of task output in all never reached the master; 'vega logs "
                         "%s' lacks them", self.log_lines_dropped, self.app_id)
-        self._tell_all(Shutdown("application finished"))
         self.master_client.close()  # unregisters the application
         self.server.stop()
         with self.lock:
-            for slot in self.pool:
-                slot.handle.conn.close()
+            for conn in [*(slot.handle.conn for slot in self.pool), *self._draining.values()]:
+                conn.close()
         # as Spark's stop, return once nothing of the application runs here any more (a
         # notebook's next Context must not find this one's threads)
         if not self.server.join_served(STOP_WAIT):

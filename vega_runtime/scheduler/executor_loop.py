@@ -235,15 +235,19 @@ def serve_cancellable(executor: Executor, conn: Connection,
     while True:
         try:
             serve_tasks(executor, next_message, send)
-            return 0
         except TaskKilled:
             killed = running["task_id"]
             if killed is not None:
                 send(TaskFinished(killed, "killed"))
+            continue
         except MemoryError:
             break  # out of the handler: the failed task's frames (and memory) are freed
         finally:
             outbox.flush()
+        # told to stop, all sent: the driver, reading to the connection's end (its tasks'
+        # last lines), hears it now, not once this process has ended (~10-40 ms later)
+        conn.shutdown()
+        return 0
     sys.stderr.write(f"executor {executor.executor_id} exceeded its "
                      f"{binary_size(executor.memory_limit)} memory limit (RLIMIT_DATA) while "
                      f"running task {running['task']}: MemoryError; stopping with exit code "

@@ -29,9 +29,9 @@ from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
                             RegisteredExecutor, Removed,
                             Shutdown, TaskFinished, TaskOutput)
-from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
-                      TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
-                      broadcast_reply)
+from .backend import (SHUTDOWN_WAIT, ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus,
+                      OutputCallback, TaskFinishedEvent, TaskLaunch, TaskQueue,
+                      TaskStartedEvent, broadcast_reply)
 from .barrier import BarrierCoordinator
 from ..shuffle.blocks import remove_attempts_output
 from .executor import Executor, ExecutorDirs, TaskState
@@ -521,6 +521,23 @@ class ProcessPoolBackend(PoolRemovals):
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
 
+    def _take_last_output(self, process: "_ExecutorProcess") -> bool:
+        """What an executor told to stop sends until it closes its connection, within
+        ``SHUTDOWN_WAIT`` seconds: the output of a task killed as the Context stops (its last
+        lines, and one not ended, forwarded as it ends) is shown; it was read and dropped.
+        True if the executor closed its connection."""
+        deadline = time.monotonic() + SHUTDOWN_WAIT
+        try:
+            while True:
+                message = process.conn.recv_within(max(0.0, deadline - time.monotonic()))
+                if isinstance(message, TaskOutput):
+                    self.on_output(message.task_id, process.executor_id, HOST, message.stream,
+                                   message.text)
+        except ConnectionClosed:
+            return True
+        except (OSError, ProtocolError):  # (a timeout too)
+            return False
+
     def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)
 
@@ -528,7 +545,8 @@ class ProcessPoolBackend(PoolRemovals):
         self.pool.tell_all(Shutdown("context stopped"))
         for executor_id, process in self.processes.items():
             slot = self.pool.get(executor_id)
-            _reap(process, graceful=slot is not None and not slot.gone)
+            closed = slot is not None and not slot.gone and self._take_last_output(process)
+            _reap(process, exit_wait=1.0 if closed else 0.0)  # closed: ending, collected soon
         self.processes.clear()
         for fd in (self._wake_read, self._wake_write):
             try:
@@ -627,18 +645,9 @@ def _pidfd(pid: int) -> Optional[int]:
         return None
 
 
-def _reap(slot: _ExecutorProcess, graceful: bool = False, exit_wait: float = 0.0) -> str:
-    """Make sure the process is gone and collected; says how it ended when it ended by
-    itself (``describe_exit``), else returns ''. ``graceful``: it was told to stop, and is
-    given 2 seconds to close its connection, then a second to end."""
-    if graceful:
-        slot.conn.sock.settimeout(2.0)
-        try:
-            while slot.conn.sock.recv(1 << 16):
-                pass
-            exit_wait = max(exit_wait, 1.0)  # closed: it is ending, collected in a moment
-        except OSError:
-            pass
+def _reap(slot: _ExecutorProcess, exit_wait: float = 0.0) -> str:
+    """Make sure the process is gone and collected, given ``exit_wait`` seconds to end by
+    itself; says how it ended when it did (``describe_exit``), else returns ''."""
     status = _wait_for_exit(slot, exit_wait)
     if status is None:
         kill_tree(slot.pid)  # with whatever its tasks started (it is a subreaper)
