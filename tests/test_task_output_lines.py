@@ -428,9 +428,9 @@ def test_a_task_killed_as_the_context_stops_shows_every_line_it_printed(vega_cli
         def slow(x):
             for i in range(200):
                 print("line", i)
-            with open({cue!r}, "w") as fh:  # (the driver cancels once this is opened)
-                fh.write("printed")
-            try:
+            try:  # (entered before the cue: the kill that follows it lands inside)
+                with open({cue!r}, "w") as fh:  # the driver cancels once it is closed
+                    fh.write("printed")
                 time.sleep(60)
             finally:  # a cleanup that takes a moment, run as the task is killed
                 print("cleaning up")
