@@ -462,3 +462,29 @@ def test_a_task_killed_as_the_context_stops_shows_every_line_it_printed(vega_cli
     assert plain == ["JobCancelled", "stopped"], result.stdout
     assert tasks == [f"line {i}" for i in range(200)] + ["cleaning up", "cleaned up"], \
         result.stdout
+
+
+def test_a_tasks_streams_are_freed_with_it_not_left_to_the_cycle_collector():
+    """Each stream of a task held a reference cycle (the stream and its ``buffer``), freed
+    only by the cycle collector: on ``local``, whose tasks run in the driver's process, a
+    job of 20,000 tiny tasks took 75-110 µs (CPU) a task more than without the capture, its
+    tasks' io objects and their finalizers left to the collector; 0-4 µs since.  A task's
+    streams are freed with it."""
+    import gc
+    import weakref
+
+    from vega_runtime.logs import OutputCapture
+
+    sent = []
+    gc.disable()
+    try:
+        capture = OutputCapture(7, lambda *args: sent.append(args[1:]), per_thread=True)
+        with capture:
+            print("a line")
+            sys.stderr.buffer.write(b"bytes, unended")
+        streams = [weakref.ref(capture.out), weakref.ref(capture.err)]
+        del capture
+        assert [stream() for stream in streams] == [None, None]
+    finally:
+        gc.enable()
+    assert sent == [("stdout", "a line\n"), ("stderr", "bytes, unended")]

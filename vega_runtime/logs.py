@@ -56,7 +56,16 @@ class TaskStream(io.TextIOBase):
         self._parts: list = []
         self._size = 0
         self._line_cut = False  # the last piece forwarded was a long line's, ended by the cut
-        self.buffer = _TaskBytes(self)  # as a TextIOWrapper's: bytes written to the stream
+        self._buffer: Optional[_TaskBytes] = None
+
+    @property
+    def buffer(self) -> "_TaskBytes":
+        """As a TextIOWrapper's: bytes written to the stream.  Made when first asked for:
+        few tasks write bytes, and made with each stream (a decoder, and a cycle left to
+        the garbage collector) it cost every task on ``local`` several microseconds."""
+        if self._buffer is None:
+            self._buffer = _TaskBytes(self)
+        return self._buffer
 
     def writable(self) -> bool:
         return True
@@ -107,6 +116,7 @@ class TaskStream(io.TextIOBase):
         """At the task's end: forward what is left (a last line without its newline)."""
         if self._parts:
             self._emit(final=True)
+        self._buffer = None  # (it refers to this stream: no cycle is left to the collector)
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -185,12 +195,21 @@ class OutputCapture:
     it reads an empty stdin); the driver's other threads print, log and read as before.
     """
 
+    _STREAMS = {"out": "stdout", "err": "stderr"}
+
     def __init__(self, task_id: int, sink: OutputSink, per_thread: bool = False):
-        self.out = TaskStream(task_id, "stdout", sink)
-        self.err = TaskStream(task_id, "stderr", sink)
-        self.per_thread = per_thread
+        self.task_id, self.sink, self.per_thread = task_id, sink, per_thread
         #: (``per_thread``) the task whose thread this one runs in, if any (``_Routing.enter``)
         self.outer: Optional["OutputCapture"] = None
+
+    def __getattr__(self, name: str) -> TaskStream:
+        """``out`` and ``err``, each made when first used: in the driver's process, when the
+        task first writes to it (most short tasks never do)."""
+        stream = self._STREAMS.get(name)
+        if stream is None:
+            raise AttributeError(name)
+        # (``setdefault``: two of the task's threads writing at once get the same stream)
+        return self.__dict__.setdefault(name, TaskStream(self.task_id, stream, self.sink))
 
     def __enter__(self) -> "OutputCapture":
         if self.per_thread:
@@ -204,8 +223,10 @@ class OutputCapture:
 
     def __exit__(self, *exc) -> None:
         try:
-            self.out.finish()
-            self.err.finish()
+            for name in self._STREAMS:
+                stream = self.__dict__.get(name)
+                if stream is not None:
+                    stream.finish()
         finally:
             if self.per_thread:
                 _ROUTING.leave(self)
@@ -260,8 +281,11 @@ class _Routing:
     def leave(self, capture: OutputCapture) -> None:
         with self.lock:
             capture.running = False
+            thread = threading.current_thread()
             if capture.outer is not None and capture.outer.running:
-                self.tasks[threading.current_thread()] = capture.outer
+                self.tasks[thread] = capture.outer
+            elif self.tasks.get(thread) is capture:  # (freed with its task)
+                del self.tasks[thread]
             capture.outer = None
             self.running -= 1
             if self.running == 0 and self.redirects == 0:
