@@ -492,3 +492,29 @@ def test_a_tasks_streams_are_freed_with_it_not_left_to_the_cycle_collector():
     finally:
         gc.enable()
     assert sent == [("stdout", "a line\n"), ("stderr", "bytes, unended")]
+
+
+def test_the_drivers_streams_are_its_own_again_after_each_local_job():
+    """``local`` keeps its output routing installed from the first task of a task set to its
+    last (installed and put back around each task, it was most of what the capture cost a
+    tiny task): after a job, and after a failed one whose tasks left were dropped, the
+    driver's ``sys.stdout``, ``sys.stderr`` and root log handlers are its own again."""
+    import logging
+
+    from vega_runtime import Context
+
+    def own():
+        return sys.stdout, sys.stderr, list(logging.getLogger().handlers)
+
+    def fail_at_2(x):
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    before = own()
+    with Context(master="local") as ctx:
+        assert ctx.parallelize(range(6), 6).map(lambda x: x * 2).collect() == [0, 2, 4, 6, 8, 10]
+        assert own() == before
+        with pytest.raises(Exception, match="two"):
+            ctx.parallelize(range(6), 6).map(fail_at_2).collect()
+        assert own() == before

@@ -250,6 +250,7 @@ class _Routing:
         self.tasks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self.running = 0
         self.redirects = 0  # redirect_stdout/_stderr of one thread begun while installed
+        self.held = 0  # holds keeping them installed between tasks (``hold_task_routing``)
         self.hooked = False  # Thread.start notes the starting thread's task
         self.saved: tuple = ()
         self.installed: tuple = ()
@@ -275,8 +276,8 @@ class _Routing:
             capture.outer = outer if outer is not None and outer.running else None
             self.tasks[threading.current_thread()] = capture
             self.running += 1
-            if self.running == 1 and self.redirects == 0:  # (else still installed)
-                self._install()
+            if self.running == 1 and self.redirects == 0 and self.held == 0:  # (else still
+                self._install()  # installed)
 
     def leave(self, capture: OutputCapture) -> None:
         with self.lock:
@@ -288,8 +289,24 @@ class _Routing:
                 del self.tasks[thread]
             capture.outer = None
             self.running -= 1
-            if self.running == 0 and self.redirects == 0:
+            if self.running == 0 and self.redirects == 0 and self.held == 0:
                 self._uninstall()
+
+    def hold(self, held: bool) -> None:
+        """(``hold_task_routing``.)"""
+        with self.lock:
+            if not held:
+                self.held -= 1
+                if self.running == 0 and self.redirects == 0 and self.held == 0:
+                    self._uninstall()
+                return
+            if self.running == 0 and self.redirects == 0 and self.held == 0:
+                if not self.hooked:
+                    self._note_thread_starts()
+                    self._note_redirects()
+                    self.hooked = True
+                self._install()
+            self.held += 1
 
     def _install(self) -> None:
         root = logging.getLogger()
@@ -368,7 +385,7 @@ class _Routing:
                     self_._old_targets.pop()
                     old.end(self_._new_target)
                     self.redirects -= 1
-                    if self.running == 0 and self.redirects == 0:
+                    if self.running == 0 and self.redirects == 0 and self.held == 0:
                         self._uninstall()
                     return
                 if isinstance(current, _Routed) and current in self.installed:
@@ -477,6 +494,16 @@ def _no_input() -> io.StringIO:
     """A task's stdin in the driver's process: empty (``input()`` raises EOFError at once,
     as in an executor, whose stdin is /dev/null), a new one each time (a task may close it)."""
     return io.StringIO()
+
+
+def hold_task_routing(held: bool = True) -> None:
+    """Keep (``held``) the driver's routed ``sys.stdin``/``stdout``/``stderr`` and root log
+    handler installed between the tasks that run in its process, until as many calls with
+    ``held=False``: ``local`` runs a task set's tasks one after another, and installing
+    them and putting back what was there around each task was most of what its output
+    capture cost a tiny task.  Between the tasks every thread prints as it would without
+    them (none runs a task)."""
+    _ROUTING.hold(held)
 
 
 def plain_stream(stream):

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 from .. import executor_python
 from ..executor_loss import LossCause, reaped_description
+from ..logs import hold_task_routing
 from ..processes import (HeldSignals, command_title, describe_exit, die_with_parent,
                          end_descendants, fork_holding_signals, kill_tree, own_descendants,
                          read_no_input, title_argv, write_to_own_descriptors)
@@ -69,6 +70,16 @@ class InlineBackend:
         #: their blocks (each on its own: two threads may remove the same RDD at once)
         self._removing: set = set()
         self._removal_ids = itertools.count(1)
+        #: whether the driver's output routing is held installed while tasks wait here
+        #: (``logs.hold_task_routing``), and the lock of its changes (a cancel's thread)
+        self._holding = False
+        self._holding_lock = threading.Lock()
+
+    def _hold_routing(self, held: bool) -> None:
+        with self._holding_lock:
+            if held != self._holding:
+                hold_task_routing(held)
+                self._holding = held
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
         self.on_output(task_id, "driver", HOST, stream, text)
@@ -95,10 +106,14 @@ class InlineBackend:
         task = self.queue.popleft()
         started = TaskStartedEvent(task.spec.task_id, "driver", HOST, time.monotonic())
         self._running = 1
+        if self.queue:  # more to run: the output routing stays for them (put back after)
+            self._hold_routing(True)
         try:
             finished = self.executor.run(task.message(include_payload=True))
         finally:
             self._running = 0
+            if not self.queue:
+                self._hold_routing(False)
         return [started, TaskFinishedEvent("driver", HOST, finished)]
 
     def executors(self) -> List[ExecutorStatus]:
@@ -107,6 +122,8 @@ class InlineBackend:
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
+        if not self.queue and not self._running:  # (else once the running task ends)
+            self._hold_routing(False)
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         # done on return, unless the running task (another thread's) reads the blocks:
@@ -135,6 +152,7 @@ class InlineBackend:
 
     def stop(self) -> None:
         self.queue = TaskQueue()
+        self._hold_routing(False)
         self.executor.blocks.clear()
 
 
