@@ -458,8 +458,8 @@ def test_a_task_killed_as_the_context_stops_shows_every_line_it_printed(vega_cli
     """)
     result = vega_cli("submit", "--master", master, job)
     assert result.returncode == 0, result.stderr
-    # (a cluster's first lines may come before the driver has taken in the task's start:
-    # then with its task id, ``task 0``, as after its end)
+    # (a cluster's lines that come before the driver has taken in the task's start carry
+    # its task id, ``task 0``, and all its lines do when its job is cancelled before that)
     shown = re.sub(r"^\[localhost (exec-\d+) task 0\]", r"[localhost \1 0.0]",
                    result.stdout.replace("127.0.0.1", "localhost"), flags=re.M)
     plain, tasks = payloads(shown)
