@@ -26,13 +26,13 @@ class _NoCapture:
     """An output capture that captures nothing."""
 
     def __init__(self, *args, **kwargs):
-        pass
+        """Takes what ``OutputCapture`` takes, and keeps none of it."""
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        pass
+        return None  # (exceptions go on)
 
 
 def capture(tasks: int, rounds: int) -> None:
