@@ -11,6 +11,7 @@ together and adds dynamic allocation's timer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -649,6 +650,11 @@ class ClusterBackend(PoolRemovals):
             self._executor_seen.notify_all()  # a connection's end waits no more (above)
         self.master_client.stop_reconnecting()
         self._stop_requested.set()
+        # none in place of those about to end (the master, which still has the application
+        # until it unregisters below, would launch one for each: a replacement seen in CI
+        # still started as the Context removed its directory, and left its log there)
+        with contextlib.suppress(OSError):  # (a master away has none to launch)
+            self.master_client.request_executors(0)
         with self.lock:
             self.pool.tell_all(Shutdown("application finished"))
             # the connections' threads of those running tasks (killed as the Context stops)
