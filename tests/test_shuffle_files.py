@@ -1,6 +1,7 @@
 """Shuffle map output files, spilling and the reduce-side merge, without a Context."""
 
 import marshal
+import os
 import random
 import struct
 import zlib
@@ -13,7 +14,9 @@ from vega_runtime.rdd.dependency import ShuffleDependency
 from vega_runtime.rdd.partitioner import HashPartitioner
 from vega_runtime.serde import (_MARSHAL_VERSION, _MARSHALLED_END, _MARSHALLED_START,
                                 _cloudpickle, dump_record_list, read_batch_file)
-from vega_runtime.shuffle.blocks import BLOCK_TRAILER, MapStatus, read_index
+from vega_runtime.shuffle.blocks import (BLOCK_TRAILER, MapStatus, map_attempt_in_flight,
+                                         read_index, remove_dead_executor_output,
+                                         unfinished_attempt_files)
 from vega_runtime.shuffle.external import ExternalMerger, external_sort, merge_sorted_batches
 from vega_runtime.shuffle.reader import read_local_block, read_shuffle
 from vega_runtime.shuffle.writer import write_map_output
@@ -326,3 +329,59 @@ def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_
     whole_batches = (marshalled(records[:100]) + len(_cloudpickle(records[100:200]))
                      + marshalled(records[200:]) + BLOCK_TRAILER.size)
     assert status.bytes_written() == whole_batches
+
+
+def test_a_dead_executor_s_unfinished_map_output_is_only_its_marked_uncommitted_files():
+    """Of a shared shuffle directory, a dead executor's unfinished files are those of its
+    marked attempts without an index: runs, a data file (one run renamed, or a merge cut
+    short), a temporary index; a committed output (data and index), another executor's
+    runs and other shuffles' files stay."""
+    shuffle = ["shuffle_0_1_7.data.run0", "shuffle_0_1_7.data.run1", "shuffle_0_1_7.data",
+               "shuffle_0_2_8.data", "shuffle_0_2_8.index.tmp",
+               "shuffle_0_0_6.data", "shuffle_0_0_6.index",
+               "shuffle_0_1_70.data.run0", "shuffle_1_1_7.data.run0", "shuffle_0_3_9.data.run0"]
+    marks = ["writing-shuffle_0_1_7", "writing-shuffle_0_2_8", "writing-shuffle_0_0_6",
+             "spill-abc", "writing-../x", "writing-shuffle_0_5_11"]
+    assert unfinished_attempt_files(shuffle, marks) == [
+        "shuffle_0_1_7.data", "shuffle_0_1_7.data.run0", "shuffle_0_1_7.data.run1",
+        "shuffle_0_2_8.data", "shuffle_0_2_8.index.tmp"]
+    assert unfinished_attempt_files(shuffle, ["spill-abc"]) == []
+
+
+def test_a_map_attempt_that_dies_mid_write_leaves_only_what_its_mark_names(tmp_path):
+    """A process that dies (``os._exit``: no clean-up runs) in a map attempt after two runs
+    leaves them and its mark; removing its output deletes those and its spill directory,
+    and leaves a finished attempt's output and another live attempt's mark alone."""
+    shuffle, dead_spill, live_spill = (tmp_path / "shuffle", tmp_path / "spill-dead",
+                                       tmp_path / "spill-live")
+    for path in (shuffle, dead_spill, live_spill):
+        path.mkdir()
+    dep = dependency()
+    with map_attempt_in_flight(str(live_spill), str(shuffle / "shuffle_0_0_1.data")):
+        write_map_output(iter([(i, 1) for i in range(1000)]), dep,
+                         str(shuffle / "shuffle_0_0_1.data"),
+                         str(shuffle / "shuffle_0_0_1.index"), 1 << 30, 100)
+        committed = sorted(os.listdir(shuffle))
+
+        def records():
+            for i in range(10 ** 6):
+                if i == 30000:
+                    os._exit(0)  # SIGKILL's effect: nothing of the attempt's clean-up runs
+                yield i, 1
+
+        pid = os.fork()
+        if pid == 0:  # (the child never returns to pytest)
+            try:
+                data = str(shuffle / "shuffle_0_1_2.data")
+                with map_attempt_in_flight(str(dead_spill), data):
+                    write_map_output(records(), dep, data, data[:-5] + ".index", 4096, 100)
+            finally:
+                os._exit(1)
+        assert os.waitpid(pid, 0)[1] == 0
+        left = sorted(set(os.listdir(shuffle)) - set(committed))
+        assert len(left) >= 2 and all(".run" in name for name in left), left
+        assert os.listdir(dead_spill) == ["writing-shuffle_0_1_2"]
+        assert remove_dead_executor_output(str(shuffle), str(dead_spill)) == left
+        assert sorted(os.listdir(shuffle)) == committed
+        assert not dead_spill.exists() and os.listdir(live_spill) == ["writing-shuffle_0_0_1"]
+    assert os.listdir(live_spill) == []

@@ -44,7 +44,7 @@ from ..net.package_stream import receive_file
 from ..net.server import Server
 from ..processes import (SIGNAL_CHECK_SECONDS, become_subreaper, end_adopted, end_group,
                          oom_kill_count)
-from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
+from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES, remove_dead_executor_output
 from ..private_files import make_private_dir, set_aside_foreign
 from ..scheduler.event_log_cleaner import FUTURE_SLACK_SECONDS
 from ..resources import EXECUTOR_RESOURCES_ENV, discover
@@ -387,9 +387,29 @@ class Worker:
         with self.lock:
             self.executors.pop(key, None)
             self.held.pop(key, None)
+        self._remove_unfinished_output(*key, os.path.dirname(log_path))
         self.events.put(ExecutorProcessExited(*key, code, _tail(log_path),
                                               order.memory if self.limit_memory else 0,
                                               oom_kills))
+
+    def _remove_unfinished_output(self, app_id: str, executor_id: str, app_dir: str) -> None:
+        """(Its process ended, whatever ended it.) Delete what the executor's map attempts in
+        flight had half-written in the application's shuffle directory, which its other
+        executors here share, and its spill directory: else a task reaped or killed over and
+        over, or executors OOM-killed mid-write, fill this disk with dead runs until the
+        application ends. Committed map outputs stay: this worker serves them."""
+        from ..scheduler.executor import ExecutorDirs  # (here: the worker's start does without)
+
+        dirs = ExecutorDirs.named(app_dir, executor_id)
+        try:
+            removed = remove_dead_executor_output(dirs.shuffle, dirs.spill)
+        except OSError as exc:  # (a disk gone bad): the application's end deletes them
+            log.warning("could not delete the unfinished map output of %s of %s: %s",
+                        executor_id, app_id, exc)
+            return
+        if removed:
+            log.info("deleted %d unfinished map output files of %s of %s: %s", len(removed),
+                     executor_id, app_id, ", ".join(removed))
 
     def _launched(self) -> None:
         with self.lock:

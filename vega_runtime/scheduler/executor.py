@@ -33,7 +33,8 @@ from ..processes import CtrlCWatch
 from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV, executor_cores, task_addresses
 from ..serde import dumps, dumps_result
-from ..shuffle.blocks import MapStatus, map_output_task_id, output_paths
+from ..shuffle.blocks import (MapStatus, map_attempt_in_flight, map_output_task_id,
+                              output_paths)
 from ..shuffle.reader import read_local_block, read_shuffle
 from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
@@ -446,9 +447,10 @@ class Executor:
         dep = payload.shuffle_dep
         data_path, index_path = output_paths(self.dirs.shuffle, dep.shuffle_id, launch.partition,
                                              launch.task_id)
-        offsets = write_map_output(records, dep, data_path, index_path,
-                                   payload.settings["memory_bound"],
-                                   payload.settings["batch_records"])
+        with map_attempt_in_flight(self.dirs.spill, data_path):
+            offsets = write_map_output(records, dep, data_path, index_path,
+                                       payload.settings["memory_bound"],
+                                       payload.settings["batch_records"])
         return TaskFinished(launch.task_id, TaskState.SUCCESS, offsets=offsets,
                             data_path=data_path, metrics={"shuffle_bytes_written": offsets[-1]})
 

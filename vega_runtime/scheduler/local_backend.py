@@ -34,7 +34,7 @@ from .backend import (SHUTDOWN_WAIT, ExecutorAddedEvent, ExecutorLostEvent, Exec
                       OutputCallback, TaskFinishedEvent, TaskLaunch, TaskQueue,
                       TaskStartedEvent, broadcast_reply)
 from .barrier import BarrierCoordinator
-from ..shuffle.blocks import remove_attempts_output
+from ..shuffle.blocks import remove_dead_executor_output
 from .executor import Executor, ExecutorDirs, TaskState
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool, PoolRemovals
@@ -369,7 +369,8 @@ class ProcessPoolBackend(PoolRemovals):
             self.heartbeats.executor_removed(executor_id)
         task_ids = slot.task_ids() if slot is not None else []
         ended = _reap(process, exit_wait=0.2)
-        self._remove_partial_output(executor_id, slot)
+        dirs = ExecutorDirs.named(self.app_dir, executor_id)
+        remove_dead_executor_output(dirs.shuffle, dirs.spill)
         if cause:
             log.info("executor %s (pid %d) removed: %s", executor_id, process.pid, reason)
         else:
@@ -381,18 +382,6 @@ class ProcessPoolBackend(PoolRemovals):
         # Shuffle files live in the shared app dir, so the outputs survive the process.
         return ExecutorLostEvent(executor_id, HOST, reason, task_ids, outputs_lost=False,
                                  cause=cause)
-
-    def _remove_partial_output(self, executor_id: str, slot) -> None:
-        """(Its process gone.) Delete what a dead executor's tasks in flight had written: a
-        map task's runs and unfinished data and index files (nobody registered them, and its
-        own clean-up never ran), its spilled records."""
-        import shutil  # (here: a driver that loses no executor does without it, bz2, lzma)
-
-        dirs = ExecutorDirs.named(self.app_dir, executor_id)
-        if slot is not None and slot.tasks:
-            remove_attempts_output(dirs.shuffle, {task.spec.task_id: task.spec.partition
-                                                  for task in slot.tasks.values()})
-        shutil.rmtree(dirs.spill, ignore_errors=True)
 
     def _remove_hung(self) -> list:
         """Kill the executors silent for longer than ``vega.executor.timeout`` (hung: stopped,

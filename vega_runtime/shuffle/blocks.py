@@ -10,13 +10,14 @@ a ``BlockLocation`` tells one reducer where its piece of it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
-from typing import Dict, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 from ..io.disk import naming_a_full_disk as full_disk
-from ..private_files import open_private
+from ..private_files import open_private, private_fd
 from ..records import FrozenRecord
 
 
@@ -122,26 +123,82 @@ def remove_map_output(data_path: str, index_path: str) -> None:
                 pass
 
 
-def remove_attempts_output(shuffle_dir: str, attempts: Dict[int, int]) -> None:
-    """Delete what map task attempts wrote in ``shuffle_dir``, of whichever shuffle
-    (``attempts``: each attempt's task id -> its map id, ``output_paths``'s last two): those
-    of an executor that died mid-task (ended by the task reaper, say), whose own clean-up
-    (``write_map_output``) never ran and whose outputs nobody registered."""
+#: what names the file in an executor's spill directory that marks one of its map attempts
+#: as writing its output (``map_attempt_in_flight``): this prefix, then the attempt's stem
+#: (``shuffle_S_M_A``, ``output_paths``' without the suffix)
+IN_FLIGHT_PREFIX = "writing-"
+_IN_FLIGHT_MARK = re.compile(re.escape(IN_FLIGHT_PREFIX) + r"(shuffle_\d+_\d+_\d+)")
+
+
+@contextlib.contextmanager
+def map_attempt_in_flight(spill_dir: str, data_path: str):
+    """While a map attempt writes ``data_path`` (its runs, then its index): a mark in its
+    executor's own ``spill_dir``. The shuffle directory is shared by every executor of the
+    application on the host, so when an executor dies mid-write (SIGKILLed, ended by the
+    task reaper) the mark is what tells whoever sees its process end which unfinished
+    files there were its (``remove_dead_executor_output``)."""
+    stem = os.path.basename(data_path)[:-len(".data")]
+    mark = os.path.join(spill_dir, IN_FLIGHT_PREFIX + stem)
+    with naming_a_full_disk(spill_dir, "shuffle output"):
+        os.close(private_fd(mark, "wb"))
     try:
-        entries = os.listdir(shuffle_dir)
+        yield
+    finally:  # (written or not: ``write_map_output`` deleted a failed attempt's files)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(mark)
+
+
+def unfinished_attempt_files(shuffle_names: Iterable[str], spill_names: Iterable[str]) -> List[str]:
+    """The files (``shuffle_names``: a shuffle directory's) that a dead executor's map
+    attempts left unfinished, its spill directory's names being ``spill_names``: the runs,
+    data file and temporary index of each attempt marked in flight there
+    (``map_attempt_in_flight``) whose index is missing. An attempt whose index is there
+    committed its output (the index is written last), which reducers may still fetch: it
+    stays; files of attempts not marked are other executors' (running, or finished).
+
+    >>> unfinished_attempt_files(
+    ...     ["shuffle_0_1_7.data.run0", "shuffle_0_1_7.data", "shuffle_0_0_6.data",
+    ...      "shuffle_0_0_6.index", "shuffle_0_2_8.data.run0"],
+    ...     ["writing-shuffle_0_1_7", "writing-shuffle_0_0_6", "spill-x1"])
+    ['shuffle_0_1_7.data', 'shuffle_0_1_7.data.run0']
+    """
+    names = set(shuffle_names)
+    doomed = []
+    for mark in spill_names:
+        match = _IN_FLIGHT_MARK.fullmatch(mark)
+        if match is None or match.group(1) + ".index" in names:
+            continue
+        stem = match.group(1)
+        doomed += [name for name in names if name in (stem + ".data", stem + ".index.tmp")
+                   or name.startswith(stem + ".data.run")]
+    return sorted(doomed)
+
+
+def remove_dead_executor_output(shuffle_dir: str, spill_dir: str) -> List[str]:
+    """(Its process gone.) Delete what an executor's map attempts in flight had written in
+    ``shuffle_dir`` (``unfinished_attempt_files``: nobody registered it, and their own
+    clean-up never ran) and its ``spill_dir``; the names of the map output files deleted."""
+    import shutil  # (here: an executor, or a driver that loses none, does without it)
+
+    try:
+        marks = os.listdir(spill_dir)
     except FileNotFoundError:
-        return
-    shuffles = set()
-    for name in entries:
-        match = _ATTEMPT_FILE.match(name)
-        if match and attempts.get(int(match.group(3))) == int(match.group(2)):
-            shuffles.add((int(match.group(1)), int(match.group(2)), int(match.group(3))))
-    for shuffle_id, map_id, attempt in shuffles:
-        remove_map_output(*output_paths(shuffle_dir, shuffle_id, map_id, attempt))
+        return []
+    doomed = []
+    if any(mark.startswith(IN_FLIGHT_PREFIX) for mark in marks):
+        try:
+            doomed = unfinished_attempt_files(os.listdir(shuffle_dir), marks)
+        except FileNotFoundError:
+            pass
+    for name in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(shuffle_dir, name))
+    shutil.rmtree(spill_dir, ignore_errors=True)
+    return doomed
 
 
 #: a map output file's name (``output_paths``, its runs and its index's temporary file):
-#: its shuffle id, map id and attempt
+#: its shuffle id, map id and attempt (a task id)
 _ATTEMPT_FILE = re.compile(r"shuffle_(\d+)_(\d+)_(\d+)\.(?:data|index)")
 
 
