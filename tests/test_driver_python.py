@@ -75,9 +75,15 @@ def test_a_cluster_mode_driver_runs_the_python_of_its_archive(vega_cli, envs, mu
     """--deploy-mode cluster with spark.pyspark.python=./environment/bin/python and the
     archive: the driver the master runs unpacks it in its directory and runs its Python, as
     its executors do; the submitter's PYSPARK_DRIVER_PYTHON is not the cluster's. Before,
-    the driver ran the master's Python."""
+    the driver ran the master's Python. The archive is unpacked once on the master's host:
+    the driver's SparkFiles.get('environment') is the directory its Python runs from (it
+    was unpacked a second time there as the Context started)."""
     url, secret = multi_host_cluster
-    job = write_job(tmp_path, "job.py", JOB + "    print(__import__('only_in_shipped_env').NAME)\n")
+    job = write_job(tmp_path, "job.py", JOB + "        import os\n"
+                    "        from vega_runtime import SparkFiles\n"
+                    "        print(os.path.samefile(SparkFiles.get('environment') + '/bin/python'"
+                    ", sys.executable))\n"
+                    "    print(__import__('only_in_shipped_env').NAME)\n")
     result = vega_cli("submit", "--master", url, "--deploy-mode", "cluster", "--conf",
                       f"vega.secret.file={secret}", "--archives", f"{envs[0]}#environment",
                       "--conf", "spark.pyspark.python=./environment/bin/python", job,
@@ -86,7 +92,7 @@ def test_a_cluster_mode_driver_runs_the_python_of_its_archive(vega_cli, envs, mu
     assert "PYSPARK_DRIVER_PYTHON" not in result.stderr  # (a setting names it: no warning)
     tasks, driver = _tasks_python(result.stdout)
     assert driver.split("/apps/")[1].split("/", 1)[1] == "environment/bin/python"
-    assert result.stdout.splitlines()[2] == "env"
+    assert result.stdout.splitlines()[2:] == ["True", "env"]
     assert {(path.endswith("/environment/bin/python"), name) for path, name in tasks} == \
         {(True, "env")}
 

@@ -36,6 +36,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 from vega_runtime import executor_python
 from vega_runtime.executor_python import ExecutorPythonError, in_archive
+from vega_runtime.files import DRIVER_UNPACKED_ENV
 
 from .errors import UsageError, error_console
 
@@ -145,6 +146,8 @@ def become(given: str, source: str, root: str, archives: Iterable[str],
     if executor_python.is_running_interpreter(path):
         return
     env = {**environ, DRIVER_PYTHON_ENV: path}
+    if by_master and in_archive(given):  # its Context's SparkFiles root links to it
+        env[DRIVER_UNPACKED_ENV] = os.path.join(os.path.abspath(root), in_archive(given))
     if by_master:  # the master's module path would come before the environment's own
         env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     try:

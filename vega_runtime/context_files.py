@@ -144,12 +144,13 @@ class FileShipping:
         else:
             data = files.read_for_shipping(source, kind)
         shipped = self.broadcast(data)
-        unpacked = kind == "archive" and name in self._unpacked_early
+        unpacked = kind == "archive" and (name in self._unpacked_early or files.link_unpacked(
+            name, self._files_root(), os.environ))
         # held for the application's life: a broadcast nothing holds is deleted (its file
         # and executors' copies) as the next job starts, and executors fetch added files late
         self._added_broadcasts = (*self._added_broadcasts, shipped)
         added = files.AddedFile(name, kind, source, shipped.id, shipped._path)
-        if unpacked:  # the executors' Python's archive: unpacked as the Context started
+        if unpacked:  # the executors' or the driver's Python's: unpacked before this
             self._unpacked_early = self._unpacked_early - {name}
         else:
             files.materialize(added, data, self._files_root())
@@ -200,7 +201,8 @@ class FileShipping:
         checked = name is not None or on_this_host
         if checked:  # as the executors will find it: in the archive, or on this host
             path = executor_python.resolve(given, self._files_root())
-            if executor_python.is_running_interpreter(path):
+            # (in an archive, it is a cluster-mode driver's own, linked: the executors unpack it)
+            if name is None and executor_python.is_running_interpreter(path):
                 return
             try:
                 executor_python.check(given, source, path, executor_python.executor_environment(
@@ -224,13 +226,15 @@ class FileShipping:
 
     def _stage_for_executors(self, archive: str, name: str) -> str:
         """The archive the executors' Python is in, staged for them (the path returned) and
-        unpacked as ``name`` in the driver's SparkFiles root, once: ``_add`` finds it there."""
+        unpacked as ``name`` in the driver's SparkFiles root, once: ``_add`` finds it there
+        (a link where the driver's Python runs from it: ``files.link_unpacked``)."""
         from . import executor_python
 
         staged = executor_python.stage_archive(archive, os.path.join(self.app_dir, "broadcast"),
                                                name)
-        files.materialize(files.AddedFile(name, "archive", staged, -1, staged), b"",
-                          files.prepare_root(self._files_root()), packed=staged)
+        if not files.link_unpacked(name, self._files_root(), os.environ):
+            files.materialize(files.AddedFile(name, "archive", staged, -1, staged), b"",
+                              files.prepare_root(self._files_root()), packed=staged)
         self._unpacked_early = {name}
         return staged
 

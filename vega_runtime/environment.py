@@ -34,6 +34,8 @@ OTHER_VARIABLES: Dict[str, str] = {
     "VEGA_UNPACKED_ARCHIVES": "archives an executor unpacked before it started (executor_python)",
     "VEGA_BECAME_DRIVER_PYTHON": "the driver's Python vega submit or shell became, in the "
                                  "command it runs again there (vega_cli.driver_python)",
+    "VEGA_DRIVER_UNPACKED_ARCHIVE": "the archive a cluster-mode driver's Python was unpacked "
+                                    "from before it started (vega_cli.driver_python)",
     "VEGA_FORK_ONLY": "executors fork without a fork server (forkserver)",
     "VEGA_LOCAL_IP": "the address this machine's daemons and drivers use",
     "VEGA_NET_PEER_TIMEOUT": "how long a peer may stall its handshake (net)",

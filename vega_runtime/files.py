@@ -16,7 +16,7 @@ import os
 import posixpath
 import sys
 import threading
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, Mapping, Optional, Tuple
 
 from .errors import InputError, VegaError
 from .private_files import make_private_dirs, open_private
@@ -28,6 +28,10 @@ FILES_DIR_ENV = "VEGA_FILES_DIR"
 #: a cluster executor's package's --py-files: each SparkFiles root links to its files too, as
 #: spark-submit ships them with the --files (a driver's --files directory links to them)
 PY_FILES_DIR_ENV = "VEGA_PY_FILES_DIR"
+#: a driver the master runs in the Python of an archive: the directory that archive was
+#: unpacked in before it started (its working directory's NAME), which its SparkFiles root
+#: links to (``link_unpacked``) rather than unpacking the archive a second time
+DRIVER_UNPACKED_ENV = "VEGA_DRIVER_UNPACKED_ARCHIVE"
 #: the archives ``add_archive`` (and ``vega submit --archives``) unpacks, as Spark's addArchive
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -213,6 +217,24 @@ def materialize(added: AddedFile, data: bytes, root: str, packed: str = "") -> s
         return _write(added, data, root, packed)
     finally:
         importlib.invalidate_caches()
+
+
+def link_unpacked(name: str, root: str, environ: Mapping[str, str]) -> bool:
+    """Whether the archive unpacked as ``name`` is linked in the SparkFiles ``root`` (made
+    if need be) to the directory this driver unpacked it in before it started
+    (``DRIVER_UNPACKED_ENV``): then nothing is unpacked again (a packed environment may be
+    gigabytes); False where it unpacked no archive of that name."""
+    import importlib
+
+    directory = environ.get(DRIVER_UNPACKED_ENV, "")
+    if not directory or os.path.basename(directory) != name or not os.path.isdir(directory):
+        return False
+    target = os.path.join(prepare_root(root), name)
+    if os.path.islink(target):  # a file shipped with the job of the same name: this one wins
+        os.unlink(target)
+    os.symlink(directory, target)
+    importlib.invalidate_caches()  # (as ``materialize``: it may be a package by its name)
+    return True
 
 
 def _write(added: AddedFile, data: bytes, root: str, packed: str = "") -> str:
