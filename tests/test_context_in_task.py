@@ -36,6 +36,33 @@ def test_a_task_makes_a_context_of_its_own_when_its_conf_allows_it(fresh_ctx, ca
                      capsys.readouterr().out, re.MULTILINE)
 
 
+def get_or_create_in_task(_):
+    """(a task) SparkContext.getOrCreate() without spark.executor.allowSparkContext, then
+    with it: the second's master, whether getOrCreate() then gives it again, its job."""
+    from vega_runtime.pyspark_compat import SparkConf, SparkContext
+
+    try:
+        running = SparkContext.getOrCreate()
+    except DriverOnlyError:
+        pass
+    else:  # (a job of the driver's Context from its own task on local would never end)
+        return "not refused: got", running.app_name
+    sc = SparkContext.getOrCreate(SparkConf().set("spark.executor.allowSparkContext", "true"))
+    with sc:
+        return sc.master, SparkContext.getOrCreate() is sc, sc.parallelize([1, 2], 2).sum()
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]"])
+def test_get_or_create_in_a_task_gives_the_tasks_own_context(fresh_ctx, master):
+    """As PySpark's Python worker, which has no SparkContext: in a task getOrCreate() makes
+    one, refused without the setting, and gives the task's own once it runs; the driver's
+    stays its process's. Before, it gave the driver's (on local[2] the executor's fork of
+    it), whose job, on local, never ended."""
+    ctx = fresh_ctx(master=master)
+    assert ctx.parallelize([0], 1).map(get_or_create_in_task).collect() == [("local", True, 3)]
+    assert Context.get_or_create() is ctx
+
+
 def test_a_context_in_a_task_is_refused_naming_the_setting_that_allows_it(fresh_ctx):
     """Without the setting the task fails at its first attempt with PySpark's error class,
     and the message says how to allow it (Vega's and Spark's name of the setting)."""

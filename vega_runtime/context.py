@@ -21,7 +21,8 @@ from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyEr
                      MultipleContextsWarning)
 from .context_event_logs import EventLogs
 from .context_files import FileShipping
-from .context_in_task import ALLOW_IN_TASK, allowed_in_task, in_task, master_in_task
+from .context_in_task import (ALLOW_IN_TASK, allowed_in_task, in_task, made_in_task,
+                              master_in_task, own_context)
 from .context_inputs import Inputs
 from .context_jobs import JobControl
 from .context_persistence import Persistence, unpersist_unreachable
@@ -222,7 +223,7 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._start_idle_events()  # executors lost or released between jobs: recorded then
         self._start_files_root()  # SparkFiles' directory on the driver
         if self._nested:  # the task's own, not its process's running Context; its life
-            task_context.TaskContext.get()._call_at_end(self.stop)  # is the task's at most
+            made_in_task(self)  # is the task's at most
         else:
             Context._active = weakref.ref(self)
         # (a task's own leaves its executor's signals to the executor)
@@ -273,8 +274,13 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
 
     @classmethod
     def get_active(cls) -> Optional["Context"]:
-        """The running Context of this process (the last one created, not stopped), or None."""
-        active = cls._active() if cls._active is not None else None
+        """The running Context of this process (the last one created, not stopped), or None;
+        in a task, the one the task made (``vega.executor.allow_context``), as in PySpark's
+        Python worker, which has no other: a ``local`` master's driver runs the task."""
+        if in_task():
+            active = own_context()
+        else:
+            active = cls._active() if cls._active is not None else None
         return active if active is not None and not active._stopped else None
 
     def _configured_listeners(self) -> List[listener.JobListener]:

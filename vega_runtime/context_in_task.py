@@ -4,12 +4,15 @@
 As Spark's (SPARK-32160), a task refuses to make a Context unless the new Context's own
 settings allow it: the settings of the executor's process (its environment, its files) are
 the outer application's.  Allowed, it runs its jobs in the task's process (master ``local``)
-unless it names a master of its own.
+unless it names a master of its own, and it is the task's running Context (``getOrCreate``
+gives it), as in PySpark's Python worker; the process's own is not the task's, even where
+it is the driver's (master ``local`` runs tasks in the driver's process).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+import weakref
+from typing import Mapping, Optional
 
 from .config_values import parse_bool
 from .errors import ConfigError
@@ -25,6 +28,20 @@ def in_task() -> bool:
     driver's unit test)."""
     running = TaskContext.get()
     return running is not None and not running.stand_in
+
+
+def made_in_task(context) -> None:
+    """``context`` was made by the task running in this thread: its running Context
+    (``own_context``) until it stops, and stopped as the task ends at the latest."""
+    task = TaskContext.get()
+    task._own_context = weakref.ref(context)
+    task._call_at_end(context.stop)
+
+
+def own_context() -> Optional[object]:
+    """The Context the task running in this thread made (``made_in_task``), or None."""
+    made = getattr(TaskContext.get(), "_own_context", None)
+    return made() if made is not None else None
 
 
 def allowed_in_task(settings: Mapping[str, object]) -> bool:

@@ -81,6 +81,9 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     #: (not a field) made on the driver by PySpark's ``TaskContext(stageId=...)`` for code
     #: that calls ``TaskContext.get()``, not by an executor: the thread is still the driver's
     stand_in = False
+    #: (not a field) a weak reference to the Context the task made itself, its running one
+    #: (``context_in_task.made_in_task``)
+    _own_context = None
 
     def __init__(self, stage, partition, attempt, attempt_id, executor_id="driver",
                  host="localhost", read_shuffle=None, blocks=None, load_broadcast=None,
