@@ -7,7 +7,9 @@ with ``ast``, never imported; the package in ``.venv-bench`` by default) gets a 
 supported when ``vega_runtime.pyspark_compat`` has it, with how it differs where
 :data:`DIFFERS` says so (by name, or ``Class.name`` for one class's member), else not
 supported with the reason in :data:`NOT_SUPPORTED`.
-The table replaces what stands between the two markers in docs/api.md.
+The table replaces what stands between the two markers in docs/api.md.  Without a PySpark
+package (none given, none in ``.venv-bench``: ``bash scripts/bench/setup_env.sh`` makes it)
+the script says so and exits 2, docs/api.md untouched.
 """
 
 from __future__ import annotations
@@ -254,9 +256,26 @@ def table(package: str) -> str:
     return "\n".join(out)
 
 
+def package_problem(package: str) -> str:
+    """What is wrong with ``package`` (given, else .venv-bench's: "" for none) as the PySpark
+    package the table is read from, or "" when it is one."""
+    if not package:
+        return f"no PySpark in {os.path.join(REPO, '.venv-bench')}"
+    if not os.path.isfile(os.path.join(package, "core", "rdd.py")):
+        return f"{package} is not a PySpark package (it has no core/rdd.py)"
+    return ""
+
+
 def main(package: str = "") -> int:
-    package = package or sorted(glob.glob(os.path.join(
-        REPO, ".venv-bench", "lib", "python3*", "site-packages", "pyspark")))[-1]
+    package = package or next(reversed(sorted(glob.glob(os.path.join(
+        REPO, ".venv-bench", "lib", "python3*", "site-packages", "pyspark")))), "")
+    problem = package_problem(package)
+    if problem:
+        print(f"pyspark_compat_table.py: {problem}: run `bash scripts/bench/setup_env.sh` (it "
+              "installs PySpark in .venv-bench), or give the directory of a PySpark package: "
+              ".venv/bin/python scripts/pyspark_compat_table.py .../site-packages/pyspark",
+              file=sys.stderr)
+        return 2
     path = os.path.join(REPO, "docs", "api.md")
     with open(path) as fh:
         text = fh.read()

@@ -9,6 +9,9 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
+import subprocess
+import sys
 from typing import Dict, Iterator, List, Set, Tuple
 
 from vega_cli.main import COMMANDS
@@ -322,6 +325,31 @@ def test_the_pyspark_compatibility_table_is_what_its_script_writes():
         text = fh.read()
     written = text.split(script.BEGIN)[1].split(script.END)[0]
     assert written == f"\n{script.table(pyspark_home())}\n"
+
+
+def test_the_compatibility_table_script_without_pyspark_says_what_to_do(tmp_path):
+    """Run where .venv-bench has no PySpark (a copy of the script in a tree without one),
+    scripts/pyspark_compat_table.py exits 2 with one line saying how to get one, and so for
+    a directory that is no PySpark package; it failed with an IndexError's traceback."""
+    import shutil
+    import subprocess
+    import sys
+
+    (tmp_path / "scripts").mkdir()
+    script = shutil.copy(os.path.join(REPO, "scripts", "pyspark_compat_table.py"),
+                         tmp_path / "scripts")
+    hint = ("run `bash scripts/bench/setup_env.sh` (it installs PySpark in .venv-bench), or "
+            "give the directory of a PySpark package: .venv/bin/python "
+            "scripts/pyspark_compat_table.py .../site-packages/pyspark\n")
+    env = {**os.environ, "PYTHONPATH": REPO}
+    none = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
+    assert (none.returncode, none.stdout, none.stderr) == (
+        2, "", f"pyspark_compat_table.py: no PySpark in {tmp_path}/.venv-bench: {hint}")
+    other = subprocess.run([sys.executable, script, str(tmp_path)], env=env,
+                           capture_output=True, text=True)
+    assert (other.returncode, other.stdout, other.stderr) == (
+        2, "", f"pyspark_compat_table.py: {tmp_path} is not a PySpark package (it has no "
+        f"core/rdd.py): {hint}")
 
 
 #: ``VEGA_*`` names the docs give that are no variable: a JSON value's placeholder
