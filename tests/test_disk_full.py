@@ -130,7 +130,8 @@ def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega
     assert re.fullmatch(r"app-\S+ finished in \d+\.\d\ds: 2 jobs, 4 stages, 16 tasks \(task "
                         r"time p50 \d+\.\d{3}s, max \d+\.\d{3}s\), shuffle \d+\.\d KiB written / "
                         r"\d+\.\d KiB read, 0 failed task attempts; event log "
-                        rf"{re.escape(small_disk)}/app-\S+\.jsonl cut short at \d\d:\d\d:\d\d "
+                        rf"{re.escape(small_disk)}/app-\S+\.jsonl cut short at "
+                        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
                         r"\(No space left on device\): later events are not in it", last), last
 
 

@@ -3,8 +3,10 @@
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
+import time
 from operator import add
 
 import pytest
@@ -32,6 +34,33 @@ def test_vega_submit_without_an_event_log_prints_the_summary_all_the_same():
                          r"/ (\S+ \S+) read, 0 failed task attempts; no event log", last)
     assert shown, result.stderr
     assert shown[1] == shown[2] != "0 B"  # every map output read once
+
+
+def _at_most(size):
+    """(in the child, before it runs) no file written past ``size`` bytes: a write past it
+    fails with EFBIG, 'File too large', as one fails on a full disk (Python ignores SIGXFSZ)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_an_event_log_cut_short_says_the_day_and_time_it_stops(tmp_path):
+    """An event log a failed write cut short (past the file size limit here; a full disk in
+    tests/test_disk_full.py): the summary line says when, with the date, as vega history
+    and vega status give times. It said only HH:MM:SS, which a log read days later (its
+    driver's output in vega logs) could not place."""
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\n"
+                   "with Context(app_name='cut') as ctx:\n"
+                   "    print(sum(ctx.parallelize(range(10), 2).count() for _ in range(30)))\n")
+    before = int(time.time())
+    result = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master", "local",
+                             "--conf", f"vega.eventlog.dir={tmp_path}", str(job)],
+                            cwd=REPO, capture_output=True, text=True, preexec_fn=_at_most(20_000))
+    after = time.time()
+    assert (result.returncode, result.stdout) == (0, "300\n"), result.stderr
+    cut = re.search(r"; event log \S+\.jsonl cut short at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) "
+                    r"\(File too large\): later events are not in it$", result.stderr.strip())
+    assert cut, result.stderr
+    assert before <= time.mktime(time.strptime(cut[1], "%Y-%m-%d %H:%M:%S")) <= after
 
 
 def _first_attempt_fails(x):

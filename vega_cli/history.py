@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Optional
 
 import click
@@ -135,7 +134,9 @@ def _duration(seconds: float, places: int = 1) -> str:
 
 
 def _when(epoch: Optional[float]) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else ""
+    from .status import moment_text
+
+    return moment_text(epoch) if epoch else ""
 
 
 def _state(s: dict) -> Text:

@@ -167,7 +167,8 @@ class ProgressDisplay(JobListener):
 
 def _event_log_text(summary: dict) -> str:
     """The end of the summary line: where the event log is, and, when a failed write cut
-    it short (the figures are then those counted as the application ran), when and why.
+    it short (the figures are then those counted as the application ran), when (the date
+    too, as ``vega history`` gives times: the line may be read days later) and why.
 
     >>> _event_log_text({"event_log": None})
     'no event log'
@@ -180,8 +181,10 @@ def _event_log_text(summary: dict) -> str:
     failure = summary.get("event_log_failure")
     if not failure:
         return f"event log {path}"
+    from .status import moment_text
+
     cut_at = summary.get("event_log_cut_at")
-    when = f" at {time.strftime('%H:%M:%S', time.localtime(cut_at))}" if cut_at else ""
+    when = f" at {moment_text(cut_at)}" if cut_at else ""
     return f"event log {path} cut short{when} ({failure}): later events are not in it"
 
 

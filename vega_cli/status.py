@@ -131,7 +131,7 @@ def _print_one(data: dict, submission_id: str, as_json: bool) -> None:
         click.echo(json.dumps(record, indent=2))
         return
     driver = submission_id.startswith("driver-")
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["started"]))
+    started = moment_text(record["started"])
     lines = [("driver" if driver else "application", submission_id),
              ("state", record["spark_state"]), ("name", record["name"])]
     if driver:
@@ -254,6 +254,12 @@ def _heartbeat(seconds_ago: Optional[float]) -> str:
     """``1.5s ago``; ``none yet`` for a worker known from the recovery state only (the
     restarted master has not heard from it)."""
     return "none yet" if seconds_ago is None else f"{seconds_ago}s ago"
+
+
+def moment_text(epoch: float) -> str:
+    """A moment as ``vega status`` and ``vega history`` show one: its date and local time,
+    ``2026-12-07 11:32:05``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 def duration_text(seconds: float) -> str:
