@@ -60,6 +60,7 @@ task_context = lazy_module("vega_runtime.task_context")
 
 if TYPE_CHECKING:
     from .rdd.base import RDD
+    from .scheduler.dag import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -750,8 +751,10 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
             raise
 
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
-                        text: str) -> None:
-        spec = self._runner.task(task_id)
+                        text: str, spec: Optional["TaskSpec"]) -> None:
+        # (the backend's spec: the task in flight on that executor, whether or not the job
+        # loop has taken in its start or killed it since; else the loop's, for ``local``)
+        spec = spec or self._runner.task(task_id)
         where = f"{spec.stage_id}.{spec.partition}" if spec else f"task {task_id}"
         self._bus.on_task_output(f"[{host} {executor_id} {where}]", stream, text)
 

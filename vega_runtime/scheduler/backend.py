@@ -329,8 +329,11 @@ class ExecutorStatus(NamedTuple):
     caches: bool = True
 
 
-#: ``on_output(task_id, executor_id, host, stream, text)``
-OutputCallback = Callable[[int, str, str, str, str], None]
+#: ``on_output(task_id, executor_id, host, stream, text, spec)``: ``spec`` is the task's
+#: ``TaskSpec`` while it is in flight on that executor (sent, its end not yet taken in), so
+#: its lines name its stage and partition whatever the job loop has taken in; None where the
+#: backend does not know it (``local``'s tasks, and what a task's threads print after its end)
+OutputCallback = Callable[[int, str, str, str, str, Optional[TaskSpec]], None]
 
 
 class Backend(Protocol):

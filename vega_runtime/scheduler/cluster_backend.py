@@ -367,7 +367,8 @@ class ClusterBackend(PoolRemovals):
                         finished = []
                     if isinstance(message, TaskOutput):
                         self.on_output(message.task_id, slot.executor_id, slot.host,
-                                       message.stream, message.text)
+                                       message.stream, message.text,
+                                       slot.in_flight(message.task_id))
                     elif isinstance(message, FetchBroadcast):
                         conn.send(broadcast_reply(message, self.broadcast_dir))
                     elif isinstance(message, BarrierSync):

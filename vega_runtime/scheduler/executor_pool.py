@@ -47,6 +47,7 @@ from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCa
 from ..storage_level import StorageLevel
 from .backend import TASK_FRAME_ROOM, ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
+from .dag import TaskSpec
 
 
 #: Tasks an executor whose tasks are short holds at most (one runs, the others wait there).
@@ -134,6 +135,14 @@ class PoolSlot:
     def task_ids(self) -> List[int]:
         """The tasks in flight, the running one first."""
         return list(self.tasks)
+
+    def in_flight(self, task_id: int) -> Optional[TaskSpec]:
+        """Task ``task_id``'s spec if it was sent here and its end is not taken in yet: its
+        output's prefix (``OutputCallback``).  Read without the pool's lock by the thread that
+        reads this executor's messages (a dict's ``get`` is atomic): a task is here from
+        before its send until that thread takes in its end, after its output."""
+        launch = self.tasks.get(task_id)
+        return launch.spec if launch is not None else None
 
     @property
     def address(self) -> str:

@@ -82,7 +82,7 @@ class InlineBackend:
                 self._holding = held
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
-        self.on_output(task_id, "driver", HOST, stream, text)
+        self.on_output(task_id, "driver", HOST, stream, text, None)
 
     def _barrier_sync(self, request: BarrierSync, timeout: float):
         # the one task a barrier stage here can have (max_concurrent_tasks) completes it
@@ -468,10 +468,11 @@ class ProcessPoolBackend(PoolRemovals):
             return False
         if self.heartbeats is not None:
             self.heartbeats.heard_from(process.executor_id, _now_ms())
+        slot = self.pool.get(process.executor_id)
         for message in messages:
             if isinstance(message, TaskOutput):
                 self.on_output(message.task_id, process.executor_id, HOST, message.stream,
-                               message.text)
+                               message.text, slot and slot.in_flight(message.task_id))
             elif isinstance(message, TaskFinished):
                 self.pool.task_ended(process.executor_id, message.task_id,
                                      message.metrics.get("duration"),
@@ -528,7 +529,7 @@ class ProcessPoolBackend(PoolRemovals):
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
 
-    def _take_last_output(self, process: "_ExecutorProcess") -> bool:
+    def _take_last_output(self, process: "_ExecutorProcess", slot) -> bool:
         """What an executor told to stop sends until it closes its connection, within
         ``SHUTDOWN_WAIT`` seconds: the output of a task killed as the Context stops (its last
         lines, and one not ended, forwarded as it ends) is shown; it was read and dropped.
@@ -539,7 +540,7 @@ class ProcessPoolBackend(PoolRemovals):
                 message = process.conn.recv_within(max(0.0, deadline - time.monotonic()))
                 if isinstance(message, TaskOutput):
                     self.on_output(message.task_id, process.executor_id, HOST, message.stream,
-                                   message.text)
+                                   message.text, slot.in_flight(message.task_id))
         except ConnectionClosed:
             return True
         except (OSError, ProtocolError):  # (a timeout too)
@@ -552,7 +553,7 @@ class ProcessPoolBackend(PoolRemovals):
         self.pool.tell_all(Shutdown("context stopped"))
         for executor_id, process in self.processes.items():
             slot = self.pool.get(executor_id)
-            closed = slot is not None and not slot.gone and self._take_last_output(process)
+            closed = slot is not None and not slot.gone and self._take_last_output(process, slot)
             _reap(process, exit_wait=1.0 if closed else 0.0)  # closed: ending, collected soon
         self.processes.clear()
         for fd in (self._wake_read, self._wake_write):

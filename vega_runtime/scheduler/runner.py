@@ -155,9 +155,6 @@ class JobRunner(TaskEvents):
         #: started tasks killed whose end has not been heard yet: task_id -> executor_id
         #: (``wait_for_killed_tasks``)
         self._killed: Dict[int, str] = {}
-        #: the specs of started tasks killed, until their end is heard: their last output
-        #: still gets its ``stage.partition`` prefix (``task``)
-        self._killed_specs: Dict[int, TaskSpec] = {}
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
         #: stage_id -> the attempt whose start the listeners heard last
         self._announced: Dict[int, int] = {}
@@ -626,7 +623,7 @@ class JobRunner(TaskEvents):
 
 
     def task(self, task_id: int) -> Optional[TaskSpec]:
-        """The running task with this id, or a killed one not yet ended, if any (for output
-        prefixes: a task killed, with its job or as a speculative copy, printed its last
-        lines as ``[host exec-1 task 7]``)."""
-        return self._tasks.get(task_id) or self._killed_specs.get(task_id)
+        """The task with this id the job loop has launched and not seen end, if any: the
+        output prefix of ``local``'s tasks (the other backends pass the spec of the task
+        they sent, until its executor reports its end: ``OutputCallback``)."""
+        return self._tasks.get(task_id)

@@ -38,7 +38,7 @@ class TaskEvents:
     """Needs ``backend``, ``dag``, ``listener``, ``blocks``, ``barrier``, ``speculation``,
     ``clock``, ``settings``, ``merge_accumulators``, ``added_files``, ``profiler_of``,
     ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``, ``_killed``,
-    ``_killed_specs``, ``_stage_tasks``, ``_announced``, ``_payloads``, ``_under_replicated``,
+    ``_stage_tasks``, ``_announced``, ``_payloads``, ``_under_replicated``,
     ``_launch_removals``, and ``_job_ended(job_id, outcome)``."""
 
     # -- events -> DAG -----------------------------------------------------------
@@ -65,7 +65,6 @@ class TaskEvents:
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
         for task_id in [t for t, on in self._killed.items() if on == event.executor_id]:
             del self._killed[task_id]  # gone with it
-            self._killed_specs.pop(task_id, None)
         if event.released:
             sentence = event.reason
         else:
@@ -125,7 +124,6 @@ class TaskEvents:
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
         self._killed.pop(finished.task_id, None)
-        self._killed_specs.pop(finished.task_id, None)
         # blocks of an RDD unpersisted since the launch: the executor has dropped them;
         # blocks of one not persisted now were stored after its removal by a task whose
         # stage's copy of the RDD still had its level: its executor drops them on word
@@ -258,8 +256,6 @@ class TaskEvents:
                     if started:
                         self._killed[task_id] = self._running_on[task_id][0]
                     spec = self._tasks.pop(task_id, None)
-                    if spec is not None and started:
-                        self._killed_specs[task_id] = spec
                     if spec is not None and action.reason:
                         self._attempt_killed(spec, action.reason)
                     if spec is not None and started:  # KILLED in the REST API too
