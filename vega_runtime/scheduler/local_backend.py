@@ -37,7 +37,7 @@ from .barrier import BarrierCoordinator
 from ..shuffle.blocks import remove_dead_executor_output
 from .executor import Executor, ExecutorDirs, TaskState
 from .executor_loop import serve_cancellable
-from .executor_pool import ExecutorPool, PoolRemovals
+from .executor_pool import ExecutorPool, PoolRemovals, PoolSlot
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
                                  hung_description)
 
@@ -529,10 +529,11 @@ class ProcessPoolBackend(PoolRemovals):
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
 
-    def _take_last_output(self, process: "_ExecutorProcess", slot) -> bool:
+    def _take_last_output(self, process: "_ExecutorProcess", slot: PoolSlot) -> bool:
         """What an executor told to stop sends until it closes its connection, within
         ``SHUTDOWN_WAIT`` seconds: the output of a task killed as the Context stops (its last
-        lines, and one not ended, forwarded as it ends) is shown; it was read and dropped.
+        lines, and one not ended, forwarded as it ends, named by ``slot``'s tasks in flight)
+        is shown; it was read and dropped.
         True if the executor closed its connection."""
         deadline = time.monotonic() + SHUTDOWN_WAIT
         try:
