@@ -1,5 +1,7 @@
-"""The end-of-application summary of a Context without an event log, counted as it runs."""
+"""The end-of-application summary of a Context, counted as it runs, and what an event log's
+end carries of it for listings."""
 
+import json
 import os
 import random
 import re
@@ -12,7 +14,8 @@ from operator import add
 import pytest
 
 from vega_runtime import Context, TaskContext
-from vega_runtime.scheduler.event_log import summarize
+from vega_runtime.scheduler.event_log import list_summaries, summarize
+from vega_runtime.scheduler.listener import JobListener
 from vega_runtime.scheduler.run_summary import RunSummary, TaskDurations, percentile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,6 +93,46 @@ def test_the_summary_counted_in_memory_has_the_event_logs_figures(tmp_path):
     assert {k: memory[k] for k in figures} == {k: logged[k] for k in figures}
     assert (logged["jobs"], logged["failed_jobs"], logged["tasks"], logged["failed_tasks"]) == \
         (2, 1, 8, 3)
+
+
+class _Ended(JobListener):
+    def on_application_end(self, summary):
+        self.summary = summary
+
+
+def test_a_listing_reads_an_ended_log_at_its_two_ends_and_the_stop_says_the_same(tmp_path):
+    """An ended log's last event carries the application's totals, so a listing (``vega
+    history``, the master's /api/v1/history) reads its first and last lines only, and the
+    Context's stop, whose summary line is that listing's entry, reads nothing back.  Before,
+    each read every line: ``vega history`` of 1,000 logs (3 GB) took 2 min 15 s, and the
+    stop of a Context of 160,000 tasks spent 7.1 s reading its 164 MB log back."""
+    ended = _Ended()
+    with Context(master="local[2,2]", app_name="ends", listeners=[ended],
+                 conf={"vega.eventlog.dir": str(tmp_path), "vega.task.max_attempts": 2}) as ctx:
+        pairs = ctx.parallelize(range(40), 4).map(_first_attempt_fails).map(lambda x: (x % 3, x))
+        assert sorted(pairs.reduce_by_key(add).collect()) == [(0, 273), (1, 247), (2, 260)]
+        path = ctx.event_log.path
+    whole = summarize(path)  # every line
+    quick = summarize(path, stages=False)
+    assert quick == ended.summary == list_summaries(str(tmp_path), stages=False)[0]
+    assert {k: v for k, v in quick.items() if k not in ("stage_count", "resubmitted_stages")} \
+        == {k: v for k, v in whole.items() if k != "stages"}
+    assert (quick["stage_count"], quick["tasks"], quick["failed_tasks"]) == (2, 8, 1)
+    with open(path, "rb") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    middle = len(lines) // 2  # garbled in place: read at its ends, the listing is the same
+    with open(path, "r+b") as fh:
+        fh.seek(sum(map(len, lines[:middle])))
+        fh.write(b"x" * (len(lines[middle]) - 1))
+    assert summarize(path, stages=False) == quick and summarize(path)["broken"]
+    # a log whose end has no totals (an earlier Vega's), or totals that are not counts, is
+    # read whole: the same figures
+    end = json.loads(lines[-1])
+    for stripped in ({k: v for k, v in end.items() if k != "totals"},
+                     {**end, "totals": {**end["totals"], "tasks": "8"}}):
+        with open(path, "wb") as fh:
+            fh.write(b"".join(lines[:-1]) + json.dumps(stripped).encode() + b"\n")
+        assert summarize(path, stages=False) == quick
 
 
 def test_task_durations_past_those_kept_are_within_half_a_percent():

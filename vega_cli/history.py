@@ -81,7 +81,9 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
                            "Drivers write event logs where vega.eventlog.dir points "
                            "(vega submit --conf vega.eventlog.dir=DIR); give that directory "
                            "with --dir")
-    summaries = list_summaries(directory, hdfs)
+    # the table needs no stage list: each log is read at its ends (``summarize``); --json
+    # gives each application's stages, as it always has, reading every log whole
+    summaries = list_summaries(directory, hdfs, stages=as_json)
     if as_json:
         click.echo(json.dumps(summaries, indent=2))
         return

@@ -368,20 +368,22 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._finalizer()
         atexit.unregister(self._finalizer)  # kept, a process of many Contexts piled them up
         self._stop_files_root()
-        if self.event_log is not None:
-            self.event_log.close()
+        if self.event_log is not None:  # its end carries what ran, which listings read
+            self.event_log.close(self._run_summary.totals())
         self._bus.on_application_end(self._summary())
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
 
     def _summary(self) -> dict:
-        """What the application ran: its event log's summary, or the figures counted as it
-        ran when it kept no log or a failed write cut its log short (which summarises less
-        than ran), with where and why the log stops (``event_log_failure``)."""
+        """What the application ran: its event log's summary as ``vega history`` lists it
+        (from the log's ends, which this Context wrote: the log is not read back, a long
+        application's being gigabytes), or, without a log or with one a failed write cut
+        short (which summarises less than ran), the figures counted as it ran, with where and
+        why the log stops (``event_log_failure``)."""
         log = self.event_log
         if log is not None and not log.failure:
-            return event_log.summarize(log.path, self.hdfs_settings)
+            return event_log.summary_of_ends(log.start_event, log.end_event, log.path)
         summary = self._run_summary.summary(self.context_id)
         if log is not None:
             summary.update(event_log=log.path, event_log_failure=log.failure,

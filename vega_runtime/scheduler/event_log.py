@@ -1,7 +1,8 @@
 """Each application's append-only event log (JSON lines), and reading them back.
 
 One file per application, ``<dir>/<app_id>.jsonl``: application, job, stage and task
-start/end with timestamps and task metrics.  ``vega history`` summarises them.
+start/end with timestamps and task metrics, ending with the application's totals.
+``vega history`` summarises them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..logs import error_summary
 from ..private_files import make_private_dirs, new_private_dir, open_private, open_regular
+from .event_log_cleaner import TAIL_BYTES, last_line
 from .listener import JobListener
 from .run_summary import percentile, steady_seconds
 
@@ -95,6 +97,9 @@ class EventWriter(JobListener):
     executor_cores: int = 0
     #: when ``application_start`` was written (``steady_seconds``)
     _started: Optional[float] = None
+    #: the ApplicationStart and ApplicationEnd events written, once they are
+    start_event: Optional[dict] = None
+    end_event: Optional[dict] = None
 
     def write(self, line: str, flush: bool) -> None:
         raise NotImplementedError
@@ -107,18 +112,20 @@ class EventWriter(JobListener):
         self._tees = tuple(w for w in self._tees if w != write)
 
     def _write(self, event: str, flush: bool = True, at: Optional[float] = None,
-               **fields) -> None:
-        """Append one event (that happened ``at``, else now); task-level events are
-        buffered (as Spark's event logger does), the next application, job or stage event
-        flushes them."""
+               **fields) -> dict:
+        """Append one event (that happened ``at``, else now), and return it; task-level
+        events are buffered (as Spark's event logger does), the next application, job or
+        stage event flushes them."""
         if at is None and self._started is not None:
             # the steady seconds since the start: a reader times what ends with them, as
             # the wall clock of ``time`` may step back between a job's start and its end
             fields["elapsed"] = round(steady_seconds() - self._started, 3)
-        line = json.dumps({"event": event, "time": time.time() if at is None else at, **fields})
+        written = {"event": event, "time": time.time() if at is None else at, **fields}
+        line = json.dumps(written)
         self.write(line, flush)
         for write in self._tees:
             write(line, flush)
+        return written
 
     def _write_line(self, line: str) -> None:
         """A task-level line already encoded (buffered like those ``_write`` encodes)."""
@@ -130,17 +137,20 @@ class EventWriter(JobListener):
         """``ids``: other names of the application (``context_id``: the Context's own id,
         which names its event log, where ``app_id`` is the master's)."""
         self._started = steady_seconds()
-        self._write("ApplicationStart", app_id=app_id, name=app_name, master=master, **ids)
+        self.start_event = self._write("ApplicationStart", app_id=app_id, name=app_name,
+                                       master=master, **ids)
 
-    def application_end(self) -> None:
+    def application_end(self, totals: Optional[dict] = None) -> None:
         """The end, with ``duration``: seconds since ``application_start`` on a clock that
         does not jump (the times of the two events are the wall clock's, which an NTP step
         or a clock set by hand moves: the summary of a driver whose clock was set back an
-        hour mid-run said it ran for -3,559 s)."""
-        if self._started is None:
-            self._write("ApplicationEnd")
-        else:
-            self._write("ApplicationEnd", duration=round(steady_seconds() - self._started, 3))
+        hour mid-run said it ran for -3,559 s); and ``totals``, what the application ran
+        (``RunSummary.totals``), which a listing of its log reads there (``summary_of_ends``)
+        rather than every line before."""
+        fields: Dict[str, Any] = {} if totals is None else {"totals": totals}
+        if self._started is not None:
+            fields["duration"] = round(steady_seconds() - self._started, 3)
+        self.end_event = self._write("ApplicationEnd", **fields)
 
     def environment(self, settings: List[list], runtime: dict) -> None:
         """The resolved configuration, ``[key, value, where it came from]`` each, and the
@@ -328,8 +338,9 @@ class EventLog(EventWriter):
         except OSError:
             pass
 
-    def close(self) -> None:
-        self.application_end()
+    def close(self, totals: Optional[dict] = None) -> None:
+        """End the log (``application_end``, with ``totals``) and close it."""
+        self.application_end(totals)
         with self._lock:
             if not self._file.closed:
                 try:
@@ -438,12 +449,20 @@ def parse_event(raw: bytes) -> dict:
     return event
 
 
-def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
+def summarize(path: str, hdfs: Optional[HdfsSettings] = None, stages: bool = True) -> dict:
     """Stages, durations, task time percentiles, shuffle bytes and failures of one log.
 
     A broken log (see ``LogEvents``) is summarised up to where it breaks, with ``broken``
     set and ``error`` saying why.  The log is read a line at a time: a long application's
-    log is not held in memory (a Context's stop summarises its own)."""
+    log is not held in memory.  Without ``stages``, its stages are counted, not listed
+    (``stage_count``, ``resubmitted_stages``), and a local log that ends with its
+    application's totals is read at its two ends only (``summary_of_ends``): a listing of
+    a directory of long applications' logs (gigabytes) reads a few kilobytes a log."""
+    if not stages and not is_hdfs(path):
+        ends = _read_ends(path)
+        quick = summary_of_ends(*ends, path) if ends is not None else None
+        if quick is not None:
+            return quick
     log = LogEvents(path, hdfs)
     try:
         summary = _summary(log, path)
@@ -454,7 +473,69 @@ def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
     if error and not summary["finished"] and summary["started"] is not None:
         # a broken log: how long it ran up to what could be read
         summary["duration_seconds"] = round(summary["last_updated"] - summary["started"], 3)
+    if not stages:
+        listed = summary.pop("stages")
+        summary.update(stage_count=len(listed),
+                       resubmitted_stages=sum(1 for s in listed if s["attempt"]))
     return summary
+
+
+#: the figures an ApplicationEnd's ``totals`` holds (``RunSummary.totals``), but the task
+#: time percentiles, each a count
+_TOTAL_COUNTS = ("jobs", "failed_jobs", "stage_count", "resubmitted_stages", "tasks",
+                 "failed_tasks", "shuffle_written_bytes", "shuffle_read_bytes")
+
+
+def summary_of_ends(start: dict, end: dict, path: str) -> Optional[dict]:
+    """The summary of an ended log, without its stages (``summarize(stages=False)``), from
+    its first and last events alone, when the last is the application's end with its
+    totals (``application_end``; a log of an earlier Vega has none): None when they are not
+    those two events, or the totals are not counts and times (a planted file's), and the
+    log must be read whole.  A Context's stop gives this of its own log (the events it
+    wrote), so its summary line is what ``vega history`` lists.
+
+    >>> start = {"event": "ApplicationStart", "time": 10.0, "app_id": "app-1", "name": "n",
+    ...          "master": "local[2]"}
+    >>> totals = {"jobs": 1, "failed_jobs": 0, "stage_count": 2, "resubmitted_stages": 0,
+    ...           "tasks": 4, "failed_tasks": 0, "shuffle_written_bytes": 9,
+    ...           "shuffle_read_bytes": 9, "task_seconds": {"p50": 0.1, "p90": 0.2, "max": 0.2}}
+    >>> end = {"event": "ApplicationEnd", "time": 12.5, "duration": 2.4, "totals": totals}
+    >>> s = summary_of_ends(start, end, "/e/app-1.jsonl")
+    >>> s["duration_seconds"], s["tasks"], s["finished"], s["broken"]
+    (2.4, 4, True, False)
+    >>> summary_of_ends(start, {**end, "totals": {**totals, "jobs": "1"}}, "/e/app-1.jsonl")
+    """
+    if start.get("event") != "ApplicationStart" or end.get("event") != "ApplicationEnd":
+        return None
+    totals = end.get("totals")
+    if not isinstance(totals, dict):
+        return None
+    times = totals.get("task_seconds")
+    counts_ok = all(type(totals.get(key)) is int and totals[key] >= 0 for key in _TOTAL_COUNTS)
+    if not (counts_ok and isinstance(times, dict) and all(
+            type(times.get(q)) in (int, float) and times[q] >= 0 for q in ("p50", "p90", "max"))):
+        return None
+    return {"app_id": start.get("app_id") or _app_id_of(path), "name": start.get("name"),
+            "master": start.get("master"), "started": start["time"], "finished": True,
+            "duration_seconds": _duration(start, end), "last_updated": end["time"],
+            **{key: totals[key] for key in _TOTAL_COUNTS},
+            "task_seconds": {q: times[q] for q in ("p50", "p90", "max")},
+            "event_log": path, "broken": False, "error": None}
+
+
+def _read_ends(path: str) -> Optional[Tuple[dict, dict]]:
+    """The first and last events of the local log ``path`` (the last of its last part), or
+    None where either is not an event or cannot be read (the whole read says why)."""
+    try:
+        with open_event_log(path) as fh:
+            first = fh.readline(TAIL_BYTES)  # (the start is ~150 bytes)
+        number = 2
+        while os.path.exists(part_path(path, number)):
+            number += 1
+        start, end = parse_event(first), parse_event(last_line(part_path(path, number - 1)))
+    except (OSError, ValueError):
+        return None
+    return start, end
 
 
 def _summary(events: Iterable[dict], path: str) -> dict:
@@ -572,11 +653,11 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
             listed[f.path] = before
             continue
         try:
-            summary = summarize(f.path, hdfs)
+            summary = summarize(f.path, hdfs, stages)
         except (OSError, VegaError) as exc:  # gone or unreadable since it was listed
             summary = broken_summary(f.path, f"cannot be read: {exc}")
-        if not stages:
-            del summary["stages"]
+            if not stages:
+                summary.update(stage_count=len(summary.pop("stages")), resubmitted_stages=0)
         listed[f.path] = (size, summary)
     if known is not None:
         known.clear()

@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 #: of that account last looked there (a dot file: event log listings read ``*.jsonl`` and
 #: their parts).
 MARKER = ".vega-cleaner-{uid}"
-#: The bytes at the end of a log read to see whether its last event is the end.
-_TAIL_BYTES = 512
+#: The bytes at the end of a log its last line is looked for in (an ApplicationEnd with its
+#: totals is ~400 bytes).
+TAIL_BYTES = 4096
 #: A log last written more than this after now (seconds) was written while the clock was
 #: ahead (a wrong clock at boot, set back by NTP; a clock set by hand): it would be kept
 #: until the clock caught up with it, then for ``max_age`` (a clock a year ahead: a year),
@@ -84,12 +85,24 @@ def log_ended(paths: List[str]) -> bool:
         return int(number) if number.isdigit() else 1
 
     try:
-        with open(max(paths, key=part), "rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - _TAIL_BYTES))
-            last = fh.read().rstrip(b"\n").rpartition(b"\n")[2]
+        last = last_line(max(paths, key=part))
     except OSError:
         return False
     return last.startswith(b'{"event": "ApplicationEnd"')
+
+
+def last_line(path: str, tail: int = TAIL_BYTES) -> bytes:
+    """The last line of the local file ``path`` (a regular file, not a link:
+    ``open_regular``), found in its last ``tail`` bytes (b"" where none ends there: a write
+    that never finished); OSError as ``open_regular``."""
+    from ..private_files import open_regular
+
+    with open_regular(path) as fh:
+        fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail))
+        data = fh.read()
+    if not data.endswith(b"\n"):
+        return b""
+    return data[:-1].rpartition(b"\n")[2]
 
 
 def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: float,

@@ -102,11 +102,12 @@ class JobListener:
         (signed in with the token), None where there is no UI (local masters)."""
 
     def on_application_end(self, summary: dict) -> None:
-        """The Context stopped; ``summary`` is its event log's summary (``event_log.summarize``),
-        or, without a log or with one a failed write cut short, the same figures counted as
-        it ran (``run_summary.RunSummary``: its stages counted, ``stage_count``, not listed;
-        a cut log's path is its ``event_log``, with ``event_log_failure``, why it was cut,
-        and ``event_log_cut_at``, when, in seconds since the epoch)."""
+        """The Context stopped; ``summary`` is its event log's entry in a listing
+        (``event_log.summary_of_ends``: the figures counted as it ran, its stages counted,
+        ``stage_count``, not listed), or, without a log or with one a failed write cut short,
+        the same figures (``run_summary.RunSummary``; a cut log's path is its ``event_log``,
+        with ``event_log_failure``, why it was cut, and ``event_log_cut_at``, when, in
+        seconds since the epoch)."""
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         """``outcome``: success, failed, fetch_failed, lost or killed (a started attempt

@@ -1,12 +1,12 @@
 """The end-of-application summary of a Context, counted as it runs.
 
-With an event log, the Context's stop summarises the log (``event_log.summarize``); without
-one (``vega.eventlog.dir`` empty, or the default directory unwritable), or with one a failed
-write cut short (a full disk), the summary is what ``RunSummary`` counted from the
-scheduler's events, in memory bounded however long the Context lives: counters, the stages
-running now, and ``TaskDurations``.  Every Context counts: a log's failure cannot be
-foreseen, and the counting costs a driver 1.3 to 1.7 µs of CPU a task, 1% of what it
-spends a task (``docs/monitoring.md``).
+What ``RunSummary`` counts from the scheduler's events, in memory bounded however long the
+Context lives (counters, the stages running now, and ``TaskDurations``), is the summary a
+Context's stop gives: the event log's end carries it (``RunSummary.totals``, which listings
+of the log read there: ``event_log.summary_of_ends``), and without a log
+(``vega.eventlog.dir`` empty, or the default directory unwritable), or with one a failed
+write cut short (a full disk), it is the summary as it stands.  The counting costs a driver
+1.3 to 1.7 µs of CPU a task, 1% of what it spends a task (``docs/monitoring.md``).
 """
 
 from __future__ import annotations
@@ -143,23 +143,28 @@ class RunSummary(JobListener):
         self.shuffle_written += int(metrics.get("shuffle_bytes_written", 0))
         self.shuffle_read += int(metrics.get("shuffle_bytes_read", 0))
 
-    def summary(self, app_id: str) -> dict:
-        """What the application ran up to now, in the keys of a log's summary (``event_log``
-        None), its duration since this was made on a clock that does not jump."""
+    def totals(self) -> dict:
+        """What the application ran up to now, counted: the keys its summary shares with an
+        ended log's (``event_log.summary_of_ends``), whose ``ApplicationEnd`` carries them."""
         with self._lock:
             durations = self.durations
             return {
-                "app_id": app_id, "name": self.name, "master": self.master,
-                "started": self.started, "finished": True,
-                "duration_seconds": round(steady_seconds() - self._steady_start, 3),
-                "last_updated": time.time(), "jobs": self.jobs, "failed_jobs": self.failed_jobs,
+                "jobs": self.jobs, "failed_jobs": self.failed_jobs,
                 "stage_count": self.stage_count, "resubmitted_stages": self.resubmitted_stages,
                 "tasks": durations.count, "failed_tasks": self.failed_tasks,
                 "task_seconds": {"p50": durations.percentile(0.5),
                                  "p90": durations.percentile(0.9),
                                  "max": round(durations.max, 4)},
                 "shuffle_written_bytes": self.shuffle_written,
-                "shuffle_read_bytes": self.shuffle_read,
+                "shuffle_read_bytes": self.shuffle_read}
+
+    def summary(self, app_id: str) -> dict:
+        """What the application ran up to now, in the keys of a log's summary (``event_log``
+        None), its duration since this was made on a clock that does not jump."""
+        return {"app_id": app_id, "name": self.name, "master": self.master,
+                "started": self.started, "finished": True,
+                "duration_seconds": round(steady_seconds() - self._steady_start, 3),
+                "last_updated": time.time(), **self.totals(),
                 "event_log": None, "broken": False, "error": None}
 
 
