@@ -220,7 +220,7 @@ UNIT_FILES = frozenset({
     "test_slurm_allocation.py", "test_executor_pool.py", "test_records.py",
     "test_lambda_fusion_unit.py", "test_heartbeat_receiver.py", "test_barrier_scheduling.py",
     "test_docs.py", "test_address_sharing.py", "test_bzip2_splits.py", "test_suite_groups.py",
-    "test_driver_clocks.py",
+    "test_driver_clocks.py", "test_scheduler_killed_tasks.py",
 })
 #: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark,
 #: root (to mount a small tmpfs), libfaketime

@@ -160,6 +160,24 @@ def test_cancelling_drops_queued_tasks_and_sends_kill_task_to_running_ones():
     assert pool.get("exec-1").task is None
 
 
+def test_a_kill_returns_the_tasks_in_flight_with_their_executors_not_the_queued_ones():
+    """What a failed save waits for: the killed tasks sent to an executor (running, or
+    waiting behind the running one there), each with its executor; not those still queued
+    (they never run), nor those ended or on an executor removed meanwhile (no end of theirs
+    will come)."""
+    a, b, c = FakeExecutor("exec-1"), FakeExecutor("exec-2"), FakeExecutor("exec-3")
+    pool, _, _ = make_pool(a, b, c)
+    for task_id in range(4):
+        pool.submit(launch(task_id))
+    busy(pool, "exec-1", launch(4))  # waits behind task 0
+    pool.task_ended("exec-2", 1)  # (its end reported: not in flight)
+    pool.remove("exec-3")  # lost with task 2
+    assert pool.kill([0, 1, 2, 3, 4, 9]) == {0: "exec-1", 4: "exec-1"}
+    assert pool.kill([0]) == {0: "exec-1"}  # until it reports its end
+    pool.task_ended("exec-1", 0)
+    assert pool.kill([0, 4]) == {4: "exec-1"}
+
+
 def test_an_executor_that_does_not_report_its_killed_task_is_overdue_after_the_grace():
     a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
     pool, _, clock = make_pool(a, b)

@@ -8,7 +8,9 @@ from operator import add
 
 import pytest
 
-from vega_runtime import Context, Decoders, HdfsIO, OutputExistsError, VegaError
+from proc_helpers import wait_for, wait_for_file_in_task
+from vega_runtime import (AccumulatorParam, Context, Decoders, HdfsIO, JobCancelled,
+                          OutputExistsError, VegaError)
 from vega_testing.webhdfs import WebHDFSServer
 
 
@@ -228,6 +230,63 @@ def test_a_failed_save_waits_for_its_killed_tasks_before_removing_its_output(hdf
             .save_as_text_file(target)
     assert ended.exists()
     assert not os.path.exists(hdfs.root / target.rsplit("/", 1)[1])
+
+
+def test_a_failed_save_waits_for_a_killed_task_whose_start_the_driver_had_not_taken_in(
+        hdfs, hctx, tmp_path):
+    """The failed save waited only for killed tasks whose start the job loop had taken in:
+    one sent to an executor just before its job failed (the loop busy meanwhile) was not
+    waited for, and the output was removed while it still wrote its part (where an HDFS
+    CREATE makes the directories again).  Here partition 0 or 1's end frees an executor,
+    which is sent partition 2 in the same poll; the loop, merging the ended task's
+    accumulator update, waits until partition 2 runs and cancels the job, whose kill
+    reaches partition 2 busy in C code.  Before, the save raised while it ran on (its
+    ``finally`` had not run)."""
+    if hctx.master == "local":
+        pytest.skip("local runs its tasks one at a time, in the driver's job loop")
+    name = f"unseen-{os.getpid()}-{tag(hctx)}"
+    running, ended = str(tmp_path / "running"), tmp_path / "ended"
+
+    class CancelAtTheFirstMerge(AccumulatorParam):
+        """The driver's copy merges a task's update as the job loop takes in its end: the
+        first time, once partition 2 runs, it cancels the job."""
+
+        def __init__(self, cancel=None):
+            self.cancel = cancel
+
+        def __reduce__(self):  # the tasks' copies cancel nothing
+            return CancelAtTheFirstMerge, ()
+
+        def addInPlace(self, value1, value2):  # noqa: N802 - PySpark's name
+            cancel, self.cancel = self.cancel, None
+            if cancel is not None:
+                wait_for_file_in_task(running, 30.0)
+                cancel()
+            return value1 + value2
+
+    ends = hctx.accumulator(0, CancelAtTheFirstMerge(hctx.cancel_all_jobs))
+
+    def write_slowly(index, rows):
+        ends.add(1)
+        if index != 2:
+            yield index
+            return
+        try:
+            yield from (f"row {i}" for i in range(5000))  # a first block: the upload started
+            with open(running, "w"):
+                pass
+            hashlib.pbkdf2_hmac("sha256", b"vega", b"salt", 1_000_000)  # in C: its kill waits
+            yield "last"
+        finally:
+            ended.write_text("killed, or done")
+
+    with pytest.raises(JobCancelled):
+        hctx.parallelize(range(3), 3).map_partitions_with_index(write_slowly) \
+            .save_as_text_file(f"{hdfs.url}/{name}")
+    left_then = os.path.exists(hdfs.root / name)
+    ended_then = ended.exists()
+    wait_for(ended.exists, 30.0, "partition 2's end")
+    assert (ended_then, left_then, os.path.exists(hdfs.root / name)) == (True, False, False)
 
 
 def test_a_failed_overwrite_on_hdfs_keeps_the_old_output(hdfs, hctx):

@@ -360,7 +360,12 @@ class Backend(Protocol):
 
     def poll(self, timeout: float) -> list: ...
 
-    def kill_tasks(self, task_ids: List[int]) -> None: ...
+    def kill_tasks(self, task_ids: List[int]) -> Dict[int, str]:
+        """Stop tasks: queued ones never run, those in flight are told to stop.  Returns
+        those in flight (sent to an executor, their end not reported yet), each with its
+        executor: each reports its end later, whether it ran or was dropped unstarted, unless
+        its executor is lost first."""
+        ...
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         """Tell every executor to drop the RDD's cached partitions; ``reply``: ask each to

@@ -633,9 +633,9 @@ class ClusterBackend(PoolRemovals):
         elif time.monotonic() - since > self.executor_wait_timeout:
             raise NoExecutors(self.executor_wait_timeout, self.waiting_reason)
 
-    def kill_tasks(self, task_ids: List[int]) -> None:
+    def kill_tasks(self, task_ids: List[int]) -> Dict[int, str]:
         with self.lock:
-            self.pool.kill(task_ids)
+            return self.pool.kill(task_ids)
 
     def _tell_all(self, message) -> None:
         with self.lock:

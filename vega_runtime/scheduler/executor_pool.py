@@ -38,7 +38,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Protocol
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Set
 
 from ..net.endpoints import host_port
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
@@ -454,9 +454,10 @@ class ExecutorPool:
         waits = [t.queued_at + self.locality_wait for t in self.queue if t.preferred]
         return max(0.0, min(waits) - self.clock()) if waits else None
 
-    def kill(self, task_ids: List[int]) -> None:
+    def kill(self, task_ids: List[int]) -> Dict[int, str]:
         """Cancel tasks: queued ones leave the queue, those in flight get a ``KillTask`` (their
-        executor keeps them until it reports their end)."""
+        executor keeps them until it reports their end).  Returns those in flight, each with
+        its executor (``in_flight_on``): their ends are still to come."""
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
         for slot in list(self._slots.values()):
@@ -467,6 +468,14 @@ class ExecutorPool:
                 slot.kills.setdefault(task_id, self.clock())
             if ids:
                 self._send_many(slot, [KillTask(task_id) for task_id in ids])
+        return self.in_flight_on(doomed)
+
+    def in_flight_on(self, task_ids: Set[int]) -> Dict[int, str]:
+        """Those of ``task_ids`` in flight, each with its executor: sent to it (whether or not
+        the job loop has taken in their start) and not reported ended.  A queued task is
+        not, nor one whose executor was removed (its loss is reported instead)."""
+        return {task_id: slot.executor_id for slot in self._slots.values()
+                for task_id in slot.tasks if task_id in task_ids}
 
     def sync(self, executor_id: str, request: BarrierSync) -> None:
         """A barrier task's sync (``BarrierSync``): send the replies it completes."""

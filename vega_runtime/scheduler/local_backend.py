@@ -119,11 +119,12 @@ class InlineBackend:
     def executors(self) -> List[ExecutorStatus]:
         return [ExecutorStatus("driver", HOST, 0, self._running)]
 
-    def kill_tasks(self, task_ids: List[int]) -> None:
+    def kill_tasks(self, task_ids: List[int]) -> Dict[int, str]:
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
         if not self.queue and not self._running:  # (else once the running task ends)
             self._hold_routing(False)
+        return {}  # none in flight: a task runs within a poll, in the job loop's thread
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         # done on return, unless the running task (another thread's) reads the blocks:
@@ -526,8 +527,8 @@ class ProcessPoolBackend(PoolRemovals):
         (``context_jobs``)."""
         return self.pool.next_overdue(self.kill_timeout)
 
-    def kill_tasks(self, task_ids: List[int]) -> None:
-        self.pool.kill(task_ids)
+    def kill_tasks(self, task_ids: List[int]) -> Dict[int, str]:
+        return self.pool.kill(task_ids)
 
     def _take_last_output(self, process: "_ExecutorProcess", slot: PoolSlot) -> bool:
         """What an executor told to stop sends until it closes its connection, within

@@ -152,7 +152,8 @@ class JobRunner(TaskEvents):
         self._launch_removals: Dict[int, int] = {}
         #: task_id -> (executor_id, locality level), once started
         self._running_on: Dict[int, Tuple[str, str]] = {}
-        #: started tasks killed whose end has not been heard yet: task_id -> executor_id
+        #: killed tasks that were in flight on an executor (sent, whether or not their start
+        #: was taken in) whose end has not been heard yet: task_id -> executor_id
         #: (``wait_for_killed_tasks``)
         self._killed: Dict[int, str] = {}
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
@@ -274,11 +275,13 @@ class JobRunner(TaskEvents):
                         job.job_id, error_summary(exc))
 
     def wait_for_killed_tasks(self, timeout: float) -> None:
-        """Return once every task killed so far that had started has ended (reported its
-        end, or was lost with its executor), or after ``timeout`` seconds, leading the loop
-        meanwhile when no other thread does.  A failed save waits for them before it removes
-        its output: a task still writing would make it again (an HDFS CREATE makes the
-        directories a file is in), as a killed task's upload ends."""
+        """Return once every task killed so far that had been sent to an executor has ended
+        (reported its end, run or dropped unstarted, or was lost with its executor), or after
+        ``timeout`` seconds, leading the loop meanwhile when no other thread does; also one
+        whose start the loop had not taken in (its job failed right after its send).  A
+        failed save waits for them before it removes its output: a task still writing would
+        make it again (an HDFS CREATE makes the directories a file is in), as a killed task's
+        upload ends."""
         killed = set(self._killed)
         deadline = time.monotonic() + timeout
         self._await(lambda: not any(task_id in self._killed for task_id in killed)

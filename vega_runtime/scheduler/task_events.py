@@ -253,14 +253,14 @@ class TaskEvents:
             elif isinstance(action, KillTasks):
                 for task_id in action.task_ids:
                     started = task_id in self._running_on
-                    if started:
-                        self._killed[task_id] = self._running_on[task_id][0]
                     spec = self._tasks.pop(task_id, None)
                     if spec is not None and action.reason:
                         self._attempt_killed(spec, action.reason)
                     if spec is not None and started:  # KILLED in the REST API too
                         self.listener.on_task_metrics("killed", {})
-                self.backend.kill_tasks(action.task_ids)
+                # each one sent, started or not (its start may wait in this poll's events):
+                # its end, or its executor's loss, is to come (``wait_for_killed_tasks``)
+                self._killed.update(self.backend.kill_tasks(action.task_ids))
             elif isinstance(action, StageSubmitted):
                 self._stage_submitted(action.stage, action.num_tasks)
             elif isinstance(action, StageCompleted):
