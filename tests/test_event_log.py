@@ -288,12 +288,14 @@ def test_a_summary_cache_reads_again_only_the_logs_that_grew(tmp_path):
 
     write("app-a", 1)
     write("app-b", 2)
-    cache = SummaryCache()
+    now = [0.0]
+    cache = SummaryCache(clock=lambda: now[0])
     assert [(s["app_id"], s["jobs"]) for s in cache.list(str(tmp_path))] == [("app-a", 1),
                                                                          ("app-b", 2)]
     text = (tmp_path / "app-a.jsonl").read_text()
     (tmp_path / "app-a.jsonl").write_text(text.replace('"name": "app-a"', '"name": "app-z"'))
     write("app-b", 3)
+    now[0] = 1.0  # (a read of a log that grew is due: reread_due)
     assert [(s["name"], s["jobs"]) for s in cache.list(str(tmp_path))] == [("app-a", 1),
                                                                        ("app-b", 3)]
     (tmp_path / "app-a.jsonl").unlink()
@@ -457,6 +459,43 @@ def test_the_masters_history_listing_leaves_out_each_logs_stages(tmp_path):
     assert len(list_summaries(str(tmp_path))[0]["stages"]) == 500  # vega history --json
 
 
+def test_a_running_applications_growing_log_is_read_again_as_often_as_its_reads_allow(
+        tmp_path):
+    """The master's history page asks every second: a log that grew and has not ended is
+    read whole again once a second at most, and ten times its last read's seconds at most
+    (event_log.reread_due; a running application's log of 164 MB took 7 s a read, asked for
+    every second, before), listed as it was meanwhile; its end is listed at once, read at
+    the log's two ends."""
+    from vega_runtime.scheduler.event_log import SummaryCache
+
+    now = [100.0]
+    cache = SummaryCache(clock=lambda: now[0])
+    log = tmp_path / "app-g.jsonl"
+
+    def append(*events):
+        with open(log, "a") as fh:
+            fh.write("".join(json.dumps(e) + "\n" for e in events))
+
+    def job(n):
+        return {"event": "JobEnd", "time": 2.0 + n, "job_id": n, "succeeded": True}
+
+    append({"event": "ApplicationStart", "time": 1.0, "app_id": "app-g", "name": "g",
+            "master": "local"}, job(0))
+    assert [(s["jobs"], s["finished"]) for s in cache.list(str(tmp_path))] == [(1, False)]
+    append(job(1))
+    now[0] = 100.5
+    assert cache.list(str(tmp_path))[0]["jobs"] == 1  # read 0.5 s ago: as it was
+    now[0] = 101.0
+    assert cache.list(str(tmp_path))[0]["jobs"] == 2
+    totals = {"jobs": 2, "failed_jobs": 0, "stage_count": 0, "resubmitted_stages": 0,
+              "tasks": 0, "failed_tasks": 0, "shuffle_written_bytes": 0,
+              "shuffle_read_bytes": 0, "task_seconds": {"p50": 0.0, "p90": 0.0, "max": 0.0}}
+    append({"event": "ApplicationEnd", "time": 5.0, "duration": 4.0, "totals": totals})
+    now[0] = 101.1
+    [ended] = cache.list(str(tmp_path))
+    assert (ended["jobs"], ended["finished"], ended["duration_seconds"]) == (2, True, 4.0)
+
+
 def test_a_rolling_event_log_is_written_in_parts_and_read_whole(tmp_path):
     """vega.eventlog.rolling.*: past max_file_size the log goes on in APP.jsonl.2, .3...,
     each part whole lines; reading the log (summaries, vega history) takes every part, and
@@ -464,7 +503,8 @@ def test_a_rolling_event_log_is_written_in_parts_and_read_whole(tmp_path):
     from vega_runtime.scheduler.event_log import EventLog, SummaryCache, part_path, read_log
 
     log = EventLog(str(tmp_path), "app-r", "rolled", "local", max_file_size=1000)
-    cache = SummaryCache()
+    now = [0.0]
+    cache = SummaryCache(clock=lambda: now[0])
     for job_id in range(40):
         log.on_job_start(job_id, f"job {job_id}")
         log.on_job_end(job_id, None)
@@ -482,6 +522,7 @@ def test_a_rolling_event_log_is_written_in_parts_and_read_whole(tmp_path):
     assert error == "" and [e["job_id"] for e in events if e["event"] == "JobEnd"] == \
         list(range(41))
     assert (events[0]["event"], events[-1]["event"]) == ("ApplicationStart", "ApplicationEnd")
+    now[0] = 1.0  # (a read of a log that grew is due: reread_due)
     [summary] = cache.list(str(tmp_path))
     assert (summary["app_id"], summary["jobs"], summary["finished"]) == ("app-r", 41, True)
 

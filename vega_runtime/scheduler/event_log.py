@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import EventLogUnwritable
 from ..io.files import local_path, open_input
@@ -458,11 +458,9 @@ def summarize(path: str, hdfs: Optional[HdfsSettings] = None, stages: bool = Tru
     (``stage_count``, ``resubmitted_stages``), and a local log that ends with its
     application's totals is read at its two ends only (``summary_of_ends``): a listing of
     a directory of long applications' logs (gigabytes) reads a few kilobytes a log."""
-    if not stages and not is_hdfs(path):
-        ends = _read_ends(path)
-        quick = summary_of_ends(*ends, path) if ends is not None else None
-        if quick is not None:
-            return quick
+    quick = _ended_summary(path) if not stages else None
+    if quick is not None:
+        return quick
     log = LogEvents(path, hdfs)
     try:
         summary = _summary(log, path)
@@ -521,6 +519,15 @@ def summary_of_ends(start: dict, end: dict, path: str) -> Optional[dict]:
             **{key: totals[key] for key in _TOTAL_COUNTS},
             "task_seconds": {q: times[q] for q in ("p50", "p90", "max")},
             "event_log": path, "broken": False, "error": None}
+
+
+def _ended_summary(path: str) -> Optional[dict]:
+    """``summary_of_ends`` of the log ``path``, read at its ends (a local one: an HDFS log is
+    read whole), or None where they do not give it."""
+    if is_hdfs(path):
+        return None
+    ends = _read_ends(path)
+    return summary_of_ends(*ends, path) if ends is not None else None
 
 
 def _read_ends(path: str) -> Optional[Tuple[dict, dict]]:
@@ -623,15 +630,49 @@ def _app_id_of(path: str) -> str:
     return name[:-len(".jsonl")] if name.endswith(".jsonl") else name
 
 
+class Listed(NamedTuple):
+    """A log's entry in a listing (``list_summaries``): its size when it was read, its
+    summary, when it was read (the listing's clock) and the seconds the read took."""
+    size: int
+    summary: dict
+    read_at: float = 0.0
+    cost: float = 0.0
+
+
+#: a log that grew and has not ended is read whole again at most once this many seconds...
+REREAD_SECONDS = 1.0
+#: ...and this many times the seconds its last read took
+REREAD_COST_FACTOR = 10.0
+
+
+def reread_due(before: Listed, now: float) -> bool:
+    """Whether a log that grew since it was read (``before``) and has not ended (an end is
+    listed at once, read at the log's two ends) is read whole again at ``now``: so a running
+    application's log of hundreds of MB, seconds a read, costs whoever lists it (a master
+    whose open history page asks every second) a tenth of a core at most, its entry as it
+    was meanwhile, as Spark's history server looks at logs every
+    ``spark.history.fs.update.interval`` (10 s).
+
+    >>> reread_due(Listed(10, {}, read_at=100.0, cost=0.01), 100.5)
+    False
+    >>> reread_due(Listed(10, {}, read_at=100.0, cost=0.01), 101.0)
+    True
+    >>> reread_due(Listed(10, {}, read_at=100.0, cost=7.0), 150.0)
+    False
+    """
+    return now - before.read_at >= max(REREAD_SECONDS, REREAD_COST_FACTOR * before.cost)
+
+
 def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
-                   known: Optional[Dict[str, Tuple[int, dict]]] = None,
-                   stages: bool = True) -> List[dict]:
+                   known: Optional[Dict[str, Listed]] = None, stages: bool = True,
+                   clock: Callable[[], float] = time.monotonic) -> List[dict]:
     """Summaries of every event log in ``directory`` (local or HDFS), oldest first; each log
     is read on its own, and one that cannot be is listed as broken, with the reason.
-    ``known`` (``{path: (size, summary)}``, updated to what is listed now) spares reading
-    again a log whose size has not changed: logs are only ever appended to.  Without
-    ``stages`` a summary leaves out its list of stages (one entry per stage a long-lived
-    Context ran: ``summary_of`` gives them)."""
+    ``known`` (``{path: Listed}``, updated to what is listed now) spares reading again a log
+    whose size has not changed (logs are only ever appended to), and one that grew but has
+    not ended while a read is not due (``reread_due``, on ``clock``).  Without ``stages`` a
+    summary leaves out its list of stages (one entry per stage a long-lived Context ran:
+    ``summary_of`` gives them)."""
     from ..errors import InputError, VegaError
     from ..io.files import list_input_files
 
@@ -645,24 +686,32 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
         log_path, _, number = f.path.rpartition(".jsonl.")
         if log_path and number.isdigit():
             later_parts[log_path + ".jsonl"] = later_parts.get(log_path + ".jsonl", 0) + f.size
-    listed: Dict[str, Tuple[int, dict]] = {}
+    listed: Dict[str, Listed] = {}
+    now = clock()
     for f in files:
         size = f.size + later_parts.get(f.path, 0)
         before = (known or {}).get(f.path)
-        if before is not None and before[0] == size:
-            listed[f.path] = before
+        if before is not None and before.size != size and not stages:
+            ended = _ended_summary(f.path)
+            if ended is not None:
+                listed[f.path] = Listed(size, ended, now)
+                continue
+        if before is not None and (before.size == size or not reread_due(before, now)):
+            listed[f.path] = before  # (a grown one keeps its size: looked at again next time)
             continue
+        began = clock()
         try:
             summary = summarize(f.path, hdfs, stages)
         except (OSError, VegaError) as exc:  # gone or unreadable since it was listed
             summary = broken_summary(f.path, f"cannot be read: {exc}")
             if not stages:
                 summary.update(stage_count=len(summary.pop("stages")), resubmitted_stages=0)
-        listed[f.path] = (size, summary)
+        listed[f.path] = Listed(size, summary, now, clock() - began)
     if known is not None:
         known.clear()
         known.update(listed)
-    return sorted((summary for _, summary in listed.values()), key=lambda s: s["started"] or 0)
+    return sorted((entry.summary for entry in listed.values()),
+                  key=lambda s: s["started"] or 0)
 
 
 class SummaryCache:
@@ -670,15 +719,18 @@ class SummaryCache:
     size (thread-safe): a master answers every page of its web UI with the history, and
     reads again only the logs that grew.  The summaries leave out their stages: what the
     master keeps and sends every second to an open page is a line per application, however
-    many stages each ran."""
+    many stages each ran; a running application's growing log is read again as often as
+    ``reread_due`` says.  ``clock``: seconds that never jump."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._known: Dict[str, Tuple[int, dict]] = {}
+        self._known: Dict[str, Listed] = {}
+        self._clock = clock
 
     def list(self, directory: str, hdfs: Optional[HdfsSettings] = None) -> List[dict]:
         with self._lock:
-            return list_summaries(directory, hdfs, self._known, stages=False)
+            return list_summaries(directory, hdfs, self._known, stages=False,
+                                  clock=self._clock)
 
 
 def summary_of(directory: str, app_id: str, hdfs: Optional[HdfsSettings] = None) -> Optional[dict]:
