@@ -408,7 +408,8 @@ def test_event_logs_can_live_on_hdfs(hdfs, tmp_path):
 
 def test_a_rolling_event_log_goes_to_hdfs_in_parts_and_is_read_whole(hdfs, tmp_path):
     """With vega.eventlog.rolling.enabled every part lands on HDFS, and vega history reads
-    them all (a missing next part ends the log, on HDFS too)."""
+    them all (a missing next part ends the log, on HDFS too); its table, the first part's
+    first line and the last part's last."""
     import json
     import subprocess
     import sys
@@ -428,3 +429,16 @@ def test_a_rolling_event_log_goes_to_hdfs_in_parts_and_is_read_whole(hdfs, tmp_p
                               app_id, "--json"], cwd=repo, capture_output=True, text=True)
     found = json.loads(summary.stdout)
     assert (found["jobs"], found["finished"], found["broken"]) == (500, True, False)
+    # the table reads each log at its two ends (its end carries the totals), on HDFS too:
+    # the first part garbled in place past its first line is not read (a whole read says
+    # broken)
+    first = hdfs.root / "rolled-logs" / f"{app_id}.jsonl"
+    start = first.read_bytes().split(b"\n", 1)[0] + b"\n"
+    first.write_bytes(start + b"x" * (first.stat().st_size - len(start) - 1) + b"\n")
+    table = subprocess.run([sys.executable, "-m", "vega_cli.main", "history", "--dir", target],
+                           cwd=repo, capture_output=True, text=True)
+    [row] = [line for line in table.stdout.splitlines() if app_id in line]
+    assert [cell.strip() for cell in row.split("│")[5:9]] == ["500", "1000", "0", "finished"]
+    whole = subprocess.run([sys.executable, "-m", "vega_cli.main", "history", "--dir", target,
+                            app_id, "--json"], cwd=repo, capture_output=True, text=True)
+    assert json.loads(whole.stdout)["broken"]

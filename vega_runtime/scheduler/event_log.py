@@ -22,7 +22,7 @@ from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..logs import error_summary
 from ..private_files import make_private_dirs, new_private_dir, open_private, open_regular
-from .event_log_cleaner import TAIL_BYTES, last_line
+from .event_log_cleaner import TAIL_BYTES, last_line_of
 from .listener import JobListener
 from .run_summary import percentile, steady_seconds
 
@@ -449,16 +449,18 @@ def parse_event(raw: bytes) -> dict:
     return event
 
 
-def summarize(path: str, hdfs: Optional[HdfsSettings] = None, stages: bool = True) -> dict:
+def summarize(path: str, hdfs: Optional[HdfsSettings] = None, stages: bool = True,
+              sizes: Optional[Dict[str, int]] = None) -> dict:
     """Stages, durations, task time percentiles, shuffle bytes and failures of one log.
 
     A broken log (see ``LogEvents``) is summarised up to where it breaks, with ``broken``
     set and ``error`` saying why.  The log is read a line at a time: a long application's
     log is not held in memory.  Without ``stages``, its stages are counted, not listed
-    (``stage_count``, ``resubmitted_stages``), and a local log that ends with its
-    application's totals is read at its two ends only (``summary_of_ends``): a listing of
-    a directory of long applications' logs (gigabytes) reads a few kilobytes a log."""
-    quick = _ended_summary(path) if not stages else None
+    (``stage_count``, ``resubmitted_stages``), and a log that ends with its application's
+    totals is read at its two ends only (``summary_of_ends``; on HDFS where ``sizes``, the
+    listing's ``{path: bytes}``, gives its parts): a listing of a directory of long
+    applications' logs (gigabytes) reads kilobytes a log."""
+    quick = _ended_summary(path, hdfs, sizes) if not stages else None
     if quick is not None:
         return quick
     log = LogEvents(path, hdfs)
@@ -521,28 +523,39 @@ def summary_of_ends(start: dict, end: dict, path: str) -> Optional[dict]:
             "event_log": path, "broken": False, "error": None}
 
 
-def _ended_summary(path: str) -> Optional[dict]:
-    """``summary_of_ends`` of the log ``path``, read at its ends (a local one: an HDFS log is
-    read whole), or None where they do not give it."""
-    if is_hdfs(path):
-        return None
-    ends = _read_ends(path)
+def _ended_summary(path: str, hdfs: Optional[HdfsSettings] = None,
+                   sizes: Optional[Dict[str, int]] = None) -> Optional[dict]:
+    """``summary_of_ends`` of the log ``path``, read at its ends (``_read_ends``), or None
+    where they do not give it."""
+    ends = _read_ends(path, hdfs, sizes)
     return summary_of_ends(*ends, path) if ends is not None else None
 
 
-def _read_ends(path: str) -> Optional[Tuple[dict, dict]]:
-    """The first and last events of the local log ``path`` (the last of its last part), or
-    None where either is not an event or cannot be read (the whole read says why)."""
+def _read_ends(path: str, hdfs: Optional[HdfsSettings] = None,
+               sizes: Optional[Dict[str, int]] = None) -> Optional[Tuple[dict, dict]]:
+    """The first and last events of the log ``path`` (the last of its last part), or None
+    where either is not an event or cannot be read (the whole read says why).  Its parts
+    and their sizes are those of ``sizes`` (``{path: bytes}``), else a local log's own; an
+    HDFS log without ``sizes`` is not looked at (None)."""
+    from ..errors import VegaError
+
+    if sizes is None and is_hdfs(path):
+        return None
+    exists = (lambda p: p in sizes) if sizes is not None else os.path.exists
     try:
-        with open_event_log(path) as fh:
+        with open_event_log(path, hdfs) as fh:
             first = fh.readline(TAIL_BYTES)  # (the start is ~150 bytes)
         number = 2
-        while os.path.exists(part_path(path, number)):
+        while exists(part_path(path, number)):
             number += 1
-        start, end = parse_event(first), parse_event(last_line(part_path(path, number - 1)))
-    except (OSError, ValueError):
+        last_part = part_path(path, number - 1)
+        with open_event_log(last_part, hdfs) as fh:  # (seekable from its start, on HDFS)
+            size = sizes[last_part] if sizes is not None else fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - TAIL_BYTES))
+            last = last_line_of(fh.read())
+        return parse_event(first), parse_event(last)
+    except (OSError, ValueError, VegaError):
         return None
-    return start, end
 
 
 def _summary(events: Iterable[dict], path: str) -> dict:
@@ -686,13 +699,14 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
         log_path, _, number = f.path.rpartition(".jsonl.")
         if log_path and number.isdigit():
             later_parts[log_path + ".jsonl"] = later_parts.get(log_path + ".jsonl", 0) + f.size
+    sizes = {f.path: f.size for f in everything}
     listed: Dict[str, Listed] = {}
     now = clock()
     for f in files:
         size = f.size + later_parts.get(f.path, 0)
         before = (known or {}).get(f.path)
         if before is not None and before.size != size and not stages:
-            ended = _ended_summary(f.path)
+            ended = _ended_summary(f.path, hdfs, sizes)
             if ended is not None:
                 listed[f.path] = Listed(size, ended, now)
                 continue
@@ -701,7 +715,7 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
             continue
         began = clock()
         try:
-            summary = summarize(f.path, hdfs, stages)
+            summary = summarize(f.path, hdfs, stages, sizes)
         except (OSError, VegaError) as exc:  # gone or unreadable since it was listed
             summary = broken_summary(f.path, f"cannot be read: {exc}")
             if not stages:

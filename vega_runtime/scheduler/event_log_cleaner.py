@@ -93,13 +93,22 @@ def log_ended(paths: List[str]) -> bool:
 
 def last_line(path: str, tail: int = TAIL_BYTES) -> bytes:
     """The last line of the local file ``path`` (a regular file, not a link:
-    ``open_regular``), found in its last ``tail`` bytes (b"" where none ends there: a write
-    that never finished); OSError as ``open_regular``."""
+    ``open_regular``), found in its last ``tail`` bytes (``last_line_of``); OSError as
+    ``open_regular``."""
     from ..private_files import open_regular
 
     with open_regular(path) as fh:
         fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail))
-        data = fh.read()
+        return last_line_of(fh.read())
+
+
+def last_line_of(data: bytes) -> bytes:
+    """The last line ``data`` (a file's end) holds whole, without its newline; b"" where
+    none ends it (a write that never finished).
+
+    >>> last_line_of(b'a}\\n{"b"}\\n'), last_line_of(b'a}\\n{"b"'), last_line_of(b'x\\n')
+    (b'{"b"}', b'', b'x')
+    """
     if not data.endswith(b"\n"):
         return b""
     return data[:-1].rpartition(b"\n")[2]
