@@ -375,21 +375,6 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
 
-    def _summary(self) -> dict:
-        """What the application ran: its event log's summary as ``vega history`` lists it
-        (from the log's ends, which this Context wrote: the log is not read back, a long
-        application's being gigabytes), or, without a log or with one a failed write cut
-        short (which summarises less than ran), the figures counted as it ran, with where and
-        why the log stops (``event_log_failure``)."""
-        log = self.event_log
-        if log is not None and not log.failure:
-            return event_log.summary_of_ends(log.start_event, log.end_event, log.path)
-        summary = self._run_summary.summary(self.context_id)
-        if log is not None:
-            summary.update(event_log=log.path, event_log_failure=log.failure,
-                           event_log_cut_at=log.failed_at)
-        return summary
-
     def _take_in_last_events(self) -> None:
         """What the backend reported after the last job (executors released), into the
         event log before it closes."""

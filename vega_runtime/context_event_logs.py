@@ -1,5 +1,6 @@
-"""A Context's event log: made under a name no other application's log has, and old logs
-cleaned out of its directory as it starts (a mixin of ``Context``)."""
+"""A Context's event log: made under a name no other application's log has, old logs
+cleaned out of its directory as it starts, and what the application ran summed up as it
+stops (a mixin of ``Context``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 class EventLogs:
     """Needs ``self.conf``, ``self.context_id`` (changed when its name is taken),
     ``self._start_time``, ``self.app_name``, ``self.master_spec``, ``self.hdfs_settings``
-    and, for the cleaner, ``self.event_log``."""
+    and, for the cleaner and the summary, ``self.event_log``; for the summary,
+    ``self._run_summary``."""
 
     conf: Any
     context_id: str
@@ -30,6 +32,7 @@ class EventLogs:
     master_spec: Any
     hdfs_settings: Any
     event_log: Optional["event_log.EventLog"]
+    _run_summary: Any
 
     def _open_event_log(self) -> Optional["event_log.EventLog"]:
         """This application's event log, or None: vega.eventlog.dir is empty, or it is the
@@ -76,3 +79,19 @@ class EventLogs:
                          conf["vega.history.fs.cleaner.interval"],
                          conf["vega.history.fs.cleaner.max_age"],
                          conf["vega.history.fs.cleaner.max_num"])
+
+    def _summary(self) -> dict:
+        """What the application ran: its event log's summary as ``vega history`` lists it
+        (from the log's ends, which this Context wrote: the log is not read back, a long
+        application's being gigabytes), or, without a log or with one a failed write cut
+        short (which summarises less than ran), the figures counted as it ran, with where and
+        why the log stops (``event_log_failure``)."""
+        written = self.event_log
+        if written is not None and not written.failure:
+            return event_log.summary_of_ends(written.start_event, written.end_event,
+                                             written.path)
+        summary = self._run_summary.summary(self.context_id)
+        if written is not None:
+            summary.update(event_log=written.path, event_log_failure=written.failure,
+                           event_log_cut_at=written.failed_at)
+        return summary
