@@ -9,9 +9,9 @@ A test module offers such runs with ``head_start(masters)`` (``masters``: the ``
 parameters of its collected tests), which starts them and returns an object with ``stop()``;
 :func:`begin` calls it for every collected module when collection ends, and the module's
 fixture takes what it started with :func:`taken` (which calls ``head_start`` itself for a
-module that came later, or alone).  The runs are :class:`DetachedRun`\\ s: at a lower CPU
-priority, so the tests running meanwhile keep theirs, and out of this process's tree, so no
-test that looks at its descendants (fork servers, executors it started) sees theirs.
+module that came later, or alone).  The runs are :class:`DetachedRun`\\ s: niced (within
+their own sessions only: ``NICE``), and out of this process's tree, so no test that looks at
+its descendants (fork servers, executors it started) sees theirs.
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ BEGUN = pytest.StashKey[dict]()
 #: pytest-xdist, one worker begins a module's runs and leaves them there, pickled, for the
 #: worker that runs the module's tests; the controlling process stops them at the end
 SHARED_TMP = "TESTS_SHARED_TMPDIR"
-#: ``nice`` increment of a run: it runs on what CPU the tests leave (it mostly waits)
+#: ``nice`` increment of a run.  It ranks the run's processes against the others of its
+#: session only where the kernel schedules sessions as groups (``sched_autogroup``, Linux's
+#: default): there each run takes a session's share of CPU beside the tests.  Lowering the
+#: group's own priority too (``/proc/self/autogroup``, tried in session 37) left PySpark's
+#: JVMs so little CPU that their py4j calls failed, and the suite took longer (1457 s
+#: against 1358 s): the runs' CPU is spent either way, and spent early it does not hold up
+#: the tests that wait for the runs at the suite's end.
 NICE = 19
 
 
