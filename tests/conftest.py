@@ -76,6 +76,10 @@ if os.environ.get("VEGA_EVENTLOG_DIR", "") in ("", os.environ.get(SUITE_EVENTS, 
 os.environ["VEGA_CONF_DIR"] = os.path.join(SUITE_TMP, "conf")
 os.makedirs(os.environ["VEGA_CONF_DIR"])
 shutil.copy(os.path.join(REPO, "conf", "vega-defaults.yaml"), os.environ["VEGA_CONF_DIR"])
+# PySpark's JVMs (the reference runs: tests/head_start.py) compile with C1 only and collect
+# garbage on one thread: a small job's JVM then takes ~12 s of CPU, not ~21 (its C2
+# compiler's threads), on the 2 cores the tests share; a setting of the caller's wins.
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 
 @pytest.fixture(scope="session")
