@@ -109,6 +109,43 @@ def run_directory(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
+#: runs the exchanges' PySpark sides in one interpreter (``_pyspark_sides``)
+SIDES_RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspark_sides_run.py")
+#: this process's: ``(its spool directory, its DetachedRun)``
+_SIDES: list = []
+
+
+class _SidesRun(DetachedRun):
+    """The PySpark sides' interpreter: asked to stop first (its JVM, killed, would leave its
+    files in /tmp), killed only if it does not within 30 s."""
+
+    def stop(self) -> None:
+        if self.poll() is None:
+            (self.directory / "stop").touch()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.wait(30)
+        super().stop()
+
+
+def _pyspark_sides() -> Path:
+    """The spool of this process's PySpark interpreter for the exchanges' PySpark sides
+    (``pyspark_sides_run.py``), started on first use (and again if it has ended: idle for
+    ``pyspark_sides_run.IDLE`` seconds).  Under workers it is left, as a run, where the
+    controlling process stops the runs at the end (``end``)."""
+    if not _SIDES or _SIDES[-1][1].poll() is not None:
+        from proc_helpers import REPO, clean_env
+        from pyspark_install import pyspark_python
+
+        spool = run_directory("pyspark-sides-")
+        run = _SidesRun([pyspark_python(), SIDES_RUNNER, "serve", str(spool)],
+                        clean_env(PYTHONPATH=REPO), spool)
+        if _shared() is not None:
+            with open(spool / "runs.pickle", "wb") as fh:
+                pickle.dump(run, fh)
+        _SIDES.append((spool, run))
+    return _SIDES[-1][0]
+
+
 class PySparkExchange:
     """Files exchanged with the real PySpark, from one run begun as the session starts:
     ``vega_side`` (a script run with this interpreter and this checkout) writes Vega's
@@ -119,7 +156,6 @@ class PySparkExchange:
 
     def __init__(self, root: Path, vega_side: str, pyspark_side: str, args: tuple):
         from proc_helpers import REPO, clean_env
-        from pyspark_install import pyspark_python
 
         self.vega_dir, self.out_dir = root / "vega", root / "pyspark"
         os.makedirs(self.out_dir)
@@ -128,10 +164,12 @@ class PySparkExchange:
         pickled = root / "args.pickle"
         with open(pickled, "wb") as fh:
             pickle.dump((*args, str(self.vega_dir), str(self.out_dir)), fh)
-        sides = [shlex.join([python, str(root / script), str(pickled)]) for python, script in
-                 ((sys.executable, "vega_side.py"), (pyspark_python(), "pyspark_side.py"))]
-        self.proc = DetachedRun(["sh", "-c", " && ".join(sides)], clean_env(PYTHONPATH=REPO),
-                                root)
+        sides = [[sys.executable, str(root / "vega_side.py"), str(pickled)],
+                 # PySpark's side is run by this process's one PySpark interpreter
+                 [sys.executable, SIDES_RUNNER, "ask", str(_pyspark_sides()), root.name,
+                  str(root / "pyspark_side.py"), str(pickled)]]
+        self.proc = DetachedRun(["sh", "-c", " && ".join(map(shlex.join, sides))],
+                                clean_env(PYTHONPATH=REPO), root)
 
     def files(self):
         """``(vega_dir, out_dir, read)``, waiting for the run to end."""
@@ -224,6 +262,8 @@ def end(session) -> None:
         return
     for runs in session.config.stash.get(BEGUN, {}).values():
         runs.stop()
+    for _, run in _SIDES:
+        run.stop()
     shared = os.environ.get(SHARED_TMP)
     for left in Path(shared).glob("head-start/*/runs.pickle") if shared else ():
         with open(left, "rb") as fh:
