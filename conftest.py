@@ -19,7 +19,15 @@ def doctest_context():
 
 @pytest.fixture(autouse=True)
 def _doctest_ctx(request):
-    if isinstance(request.node, pytest.DoctestItem):
-        namespace = request.getfixturevalue("doctest_namespace")
-        namespace["ctx"] = request.getfixturevalue("doctest_context")
-        namespace["operator"] = operator
+    if not isinstance(request.node, pytest.DoctestItem):
+        yield
+        return
+    namespace = request.getfixturevalue("doctest_namespace")
+    context = namespace["ctx"] = request.getfixturevalue("doctest_context")
+    namespace["operator"] = operator
+    was_running = not context._stopped
+    yield
+    # Else the doctests after it would fail instead, whichever a worker runs next: one that
+    # stops what getOrCreate() gives must make that Context itself.
+    assert not (was_running and context._stopped), \
+        f"{request.node.name} stopped the doctests' shared ctx"

@@ -63,7 +63,7 @@ def test_errors_answer_pyspark_4s_exception_api(ctx):
     assert issubclass(PythonException, PySparkException)
 
 
-def test_spark_session_conf_answers_as_pysparks_runtime_config():
+def test_spark_session_conf_answers_as_pysparks_runtime_config(fresh_ctx):
     """spark.conf (PySpark's RuntimeConfig), what a notebook's boilerplate uses
     (spark.conf.set("spark.sql.shuffle.partitions", 8)): as PySpark 4.3 answered the same
     calls, run against it: the application's properties, keys set at run time (as strings:
@@ -73,15 +73,17 @@ def test_spark_session_conf_answers_as_pysparks_runtime_config():
                                                     SparkNoSuchElementException)
     from vega_runtime.pyspark_compat.sql import SparkSession
 
+    # A Context of the test's own is the running one, so the session is on it (and its
+    # stop() stops no other test's), and the builder's settings Vega does not use go to its
+    # conf, as in PySpark.
+    running = fresh_ctx("local")
     spark = (SparkSession.builder.master("local").appName("rc")
              .config("spark.myapp.flag", "on").getOrCreate())
     try:
         conf = spark.conf
-        # (this module's Context may be the one running: the session is then on it, and
-        # the builder's settings Vega does not use go to its conf, as in PySpark)
+        assert spark.sparkContext is running
         assert (conf.get("spark.myapp.flag"), conf.get("spark.app.name"),
-                conf.get("spark.executor.memory", "dflt")) == (
-            "on", spark.sparkContext.appName, "dflt")
+                conf.get("spark.executor.memory", "dflt")) == ("on", "tests", "dflt")
         with pytest.raises(SparkNoSuchElementException) as missing:
             conf.get("my_key")
         assert (missing.value.getCondition(), missing.value.getMessageParameters(),

@@ -52,9 +52,13 @@ class DataFrameReader:
 class SparkSession:
     """PySpark's entry point, holding the ``SparkContext`` RDD programs use.
 
-    >>> spark = SparkSession.builder.master("local").appName("doc").getOrCreate()
-    >>> spark.sparkContext.parallelize([1, 2, 3]).count()
-    3
+    ``getOrCreate()`` gives a session on the running ``SparkContext`` if there is one (as
+    PySpark's), and ``stop()`` stops that context:
+
+    >>> sc = SparkContext("local", "doc")
+    >>> spark = SparkSession.builder.appName("doc").getOrCreate()
+    >>> spark.sparkContext is sc, spark.sparkContext.parallelize([1, 2, 3]).count()
+    (True, 3)
     >>> spark.stop()
     """
 
