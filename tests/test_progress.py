@@ -4,13 +4,17 @@ and in plain text: escape codes only where a terminal redraws them.
 No Jupyter kernel runs here, so a notebook is rich's Console with ``force_jupyter``:
 what rich hands to Jupyter's display is recorded (``record=True``) and read back."""
 
+import builtins
 import io
+import os
+import pty
 import re
 
+import pytest
 from rich.console import Console
 
 from vega_cli.progress import (LINES, NOTEBOOK, NOTEBOOK_LINES, TERMINAL, ProgressDisplay,
-                               display_mode)
+                               display_mode, surely_lines)
 
 ESC = "\x1b"
 
@@ -34,6 +38,34 @@ def test_how_progress_shows_on_each_kind_of_output():
     assert display_mode(Console(file=io.StringIO(), force_terminal=True,
                                 _environ={"TERM": "dumb"}), widgets=True) == LINES
     assert display_mode(Console(file=io.StringIO()), widgets=True) == LINES  # a pipe
+
+
+@pytest.mark.parametrize("environ", [{}, {"FORCE_COLOR": "1"}, {"FORCE_COLOR": ""},
+                                     {"TTY_COMPATIBLE": "1"}, {"TTY_COMPATIBLE": "0"},
+                                     {"TERM": "dumb"}])
+@pytest.mark.parametrize("ipython", [False, True])
+def test_progress_found_plain_without_rich_is_what_rich_finds(monkeypatch, environ, ipython):
+    """``surely_lines`` (which spares a job off a terminal rich's import) says plain lines
+    only where rich's Console on the same stream, in the same environment, does too; and
+    it does say so for a pipe and a closed file in a plain environment."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    if ipython:  # (IPython puts it there; rich looks for it)
+        monkeypatch.setattr(builtins, "get_ipython", lambda: None, raising=False)
+    controller, terminal_fd = pty.openpty()
+    closed = io.StringIO()
+    closed.close()
+    with os.fdopen(terminal_fd, "w") as terminal, os.fdopen(controller, "rb"):
+        streams = {"pipe": io.StringIO(), "closed": closed, "terminal": terminal}
+        found = {name: surely_lines(stream) for name, stream in streams.items()}
+        for name, stream in streams.items():
+            if found[name]:
+                assert display_mode(Console(file=stream), widgets=False) == LINES, name
+    plain = not ipython and not {"FORCE_COLOR", "TTY_COMPATIBLE"} & {
+        name for name, value in environ.items() if value not in ("", "0")}
+    assert found == {"pipe": plain, "closed": plain, "terminal": False}
 
 
 def test_in_a_notebook_progress_is_rich_notebook_output_without_escape_codes():

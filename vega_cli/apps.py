@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional
 import click
 
 from vega_runtime import ids
-from vega_runtime.deploy.daemon_main import secret_file_for
+from vega_runtime.net.connection import secret_file_for
 
 from .errors import CommandError, UsageError, error_console
 from .options import (cluster_master_option, cluster_master_spec, master_unreachable,

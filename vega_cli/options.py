@@ -13,7 +13,7 @@ SECRET_FILE_HELP = ("File holding the cluster secret (default: VEGA_SECRET_FILE,
 
 
 def secret_file_option(more_help: str = "") -> Callable:
-    """``--secret-file``: read it back with ``deploy.daemon_main.secret_file_for``."""
+    """``--secret-file``: read it back with ``net.connection.secret_file_for``."""
     return click.option("--secret-file", "secret_file",
                         help=SECRET_FILE_HELP + (f" {more_help}" if more_help else ""))
 

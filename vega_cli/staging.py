@@ -262,6 +262,8 @@ def archive_list(archives: str, files: str = "") -> List[str]:
     --archives); a missing file, another kind, a NAME given twice or also the name of one of
     ``files`` (``--files``, which ``SparkFiles.get`` finds in the same directory) is a usage
     error."""
+    if not split_list(archives):
+        return []  # (without loading the archives' module: tarfile, zipfile, hashlib)
     from vega_runtime.archives import unpack_name_problem
     from vega_runtime.files import ARCHIVE_SUFFIXES
 

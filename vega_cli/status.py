@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
-from vega_runtime.deploy.daemon_main import secret_file_for
+from vega_runtime.net.connection import secret_file_for
 
 from .errors import CommandError, UsageError
 from .options import (cluster_master_option, cluster_master_spec, cluster_master_url,
                       master_unreachable, secret_file_option)
+
+if TYPE_CHECKING:  # (rich is imported to print a table: other commands use this module)
+    from rich.console import Console
 
 
 def fetch_status(master_url: str, secret_file: str, unnamed: str = "") -> dict:
@@ -112,6 +112,8 @@ def status(submission_id: Optional[str], master_url: Optional[str], as_json: boo
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal:  # a pipe or file: rich's 80 columns would fold the ids
         console = Console(width=max(console.width, PIPED_WIDTH))
@@ -205,7 +207,10 @@ def _resource_use(name: str, use: dict) -> str:
     return f"{name} {len(used)}/{len(use['addresses'])} used" + (f" ({shared})" if shared else "")
 
 
-def render(data: dict, console: Console) -> None:
+def render(data: dict, console: "Console") -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     m = data["master"]
     console.print(f"[bold]master[/] {m['url']}  version {m['version']}  "
                   f"up {duration_text(m['uptime_seconds'])}")

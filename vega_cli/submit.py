@@ -16,7 +16,6 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 import click
-from rich.markup import escape
 
 from vega_runtime.config import DRIVER_PACKAGE_ENV, SUBMIT_CONF_ENV, Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
@@ -405,21 +404,23 @@ def _check_syntax(job: str) -> None:
     """A job that is no Python source is refused before anything starts: a syntax error
     names its line, a zip archive (``python app.zip`` runs its ``__main__.py``; Spark's
     primary resource is a .py file, and so is Vega's) says where it goes instead."""
-    import zipfile
+    with open(job, "rb") as fh:
+        source = fh.read()
+    try:
+        compile(source, job, "exec")
+        return
+    except SyntaxError as exc:
+        where = f"{job}:{exc.lineno}" if exc.lineno else job
+        problem = CommandError(f"{where}: syntax error: {exc.msg}", (exc.text or "").rstrip())
+    except ValueError as exc:  # Python 3.10's "source code string cannot contain null bytes"
+        problem = CommandError(f"{job}: not Python source: {exc}")
+    import zipfile  # (only for a job that does not compile: most do)
 
     if zipfile.is_zipfile(job):
         raise UsageError(f"job {job!r} is a zip archive, not a Python script",
                          f"Ship it with --py-files {job} and submit a script that imports "
                          "from it.")
-    with open(job, "rb") as fh:
-        source = fh.read()
-    try:
-        compile(source, job, "exec")
-    except SyntaxError as exc:
-        where = f"{job}:{exc.lineno}" if exc.lineno else job
-        raise CommandError(f"{where}: syntax error: {exc.msg}", (exc.text or "").rstrip())
-    except ValueError as exc:  # Python 3.10's "source code string cannot contain null bytes"
-        raise CommandError(f"{job}: not Python source: {exc}")
+    raise problem
 
 
 def _master_given_confs() -> Tuple[Tuple[str, ...], List[Tuple[str, str]]]:
@@ -470,6 +471,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
                               "running tasks were stopped")
         return EXIT_CANCELLED
     except JobCancelled as exc:
+        from rich.markup import escape  # (rich's markup only for a failure: ~25 ms)
+
         error_console().print(f"[bold yellow]vega: {escape(str(exc))}[/]")
         return EXIT_CANCELLED
     except PackageTooLarge as exc:  # the submission's mistake, as in cluster deploy mode
@@ -481,6 +484,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     except Exception as exc:  # the user's driver code raised
         if stdout_closed(exc):  # vega submit job.py | head -1: ends quietly, as head's input
             raise
+        from rich.markup import escape
+
         console = error_console()
         console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
                       f"{type(exc).__name__}: {escape(str(exc))}")
@@ -499,6 +504,8 @@ def _stopped(exc: DriverExit) -> int:
 
 
 def _report(job: str, exc: VegaError, debug: bool) -> None:
+    from rich.markup import escape
+
     console = error_console()
     console.print(f"[bold red]vega: job failed:[/] {escape(str(exc))}", markup=True,
                   highlight=False)

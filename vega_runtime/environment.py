@@ -10,7 +10,6 @@ like one), so that neither Vega nor its tests set a variable the ``vega`` comman
 
 from __future__ import annotations
 
-import difflib
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 #: Variables no setting names: read by Vega, or set by it for a process it starts
@@ -67,7 +66,11 @@ def unknown_variables(environ: Mapping[str, str]) -> List[Tuple[str, Optional[st
     """The ``VEGA_*`` names in ``environ`` that are no known variable, sorted, each with the
     closest known one (None when none is close)."""
     names = sorted(name for name in environ if name.startswith("VEGA_"))
-    known = known_variables() if names else set()  # (the settings load only then)
+    if not names:
+        return []  # (without loading the settings)
+    import difflib
+
+    known = known_variables()
     return [(name, next(iter(difflib.get_close_matches(name, sorted(known), n=1)), None))
             for name in names if name not in known]
 

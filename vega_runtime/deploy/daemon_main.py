@@ -31,7 +31,7 @@ from ..master_url import parse_master
 from ..net.addresses import (advertise_address, bind_refusal, loopback_resolution,
                              reachable_instead)
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
-                              secret_file_to_use, usable_default_secret_file)
+                              secret_file_for, usable_default_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
                              use_private_umask, use_strict_modes)
 from ..processes import SIGNAL_CHECK_SECONDS, relay_signals, work_dir_lock
@@ -117,12 +117,6 @@ def reachable_host(conf: Config, host_key: str, bind_key: str,
                + ("" if looped == host else f", or map {host} to it in /etc/hosts"))
     return conf.with_values({host_key: instead}, f"{conf.origin(host_key)}: loopback, so "
                             "the address routing to the master"), warning
-
-
-def secret_file_for(option: Optional[str]) -> str:
-    """--secret-file, else VEGA_SECRET_FILE, else ~/.vega/secret if it exists, else '';
-    raises ``ConfigError`` when the file named does not exist."""
-    return secret_file_to_use(option or os.environ.get("VEGA_SECRET_FILE"))
 
 
 def daemon_secret_file(option: Optional[str], no_secret: bool) -> Tuple[str, bool]:

@@ -402,6 +402,12 @@ def secret_file_to_use(path: Optional[str]) -> str:
     return chosen
 
 
+def secret_file_for(option: Optional[str]) -> str:
+    """--secret-file, else VEGA_SECRET_FILE, else ~/.vega/secret if it exists, else '';
+    raises ``ConfigError`` when the file named does not exist."""
+    return secret_file_to_use(option or os.environ.get("VEGA_SECRET_FILE"))
+
+
 def _hidden(path: str) -> bool:
     """Whether this account may not look whether ``path`` exists (EACCES on its way)."""
     try:
