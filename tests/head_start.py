@@ -201,26 +201,40 @@ def _masters(items, module) -> list:
 
 def begin(session) -> None:
     """Start the runs of every collected module that offers them (``head_start``); under
-    workers, each module's runs are begun once, by the first worker to claim them."""
+    workers, the first worker to claim them begins them all (so the exchanges' PySpark
+    sides share its one interpreter: ``_pyspark_sides``), and the others wait until it
+    has named the modules it begins (``_left_by_another_worker`` then finds their runs)."""
     begun = session.config.stash.setdefault(BEGUN, {})
     if session.config.option.collectonly:
         return
-    modules = dict.fromkeys(getattr(item, "module", None) for item in session.items)
+    modules = [module for module in dict.fromkeys(getattr(item, "module", None)
+                                                  for item in session.items)
+               if module is not None and hasattr(module, "head_start")]
     shared = _shared()
+    if shared is not None:
+        named = shared / "modules-named"
+        try:
+            os.makedirs(shared / "claimed")
+        except FileExistsError:  # another worker's
+            _wait_for(named.exists, f"{named} (the worker beginning the runs)")
+            return
+        for module in modules:
+            os.makedirs(shared / module.__name__)
+        named.touch()
     for module in modules:
-        if module is None or not hasattr(module, "head_start"):
-            continue
-        if shared is not None:
-            try:
-                os.makedirs(shared / module.__name__)
-            except FileExistsError:
-                continue  # another worker's
         runs = begun[module.__name__] = module.head_start(_masters(session.items, module))
         if shared is not None:
             left = shared / module.__name__ / "runs.pickle"
             with open(f"{left}.part", "wb") as fh:
                 pickle.dump(runs, fh)
             os.rename(f"{left}.part", left)
+
+
+def _wait_for(condition, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} after {timeout:.0f} s"
+        time.sleep(0.1)
 
 
 def _left_by_another_worker(name: str):
@@ -230,10 +244,7 @@ def _left_by_another_worker(name: str):
     if shared is None or not (shared / name).is_dir():
         return None
     left = shared / name / "runs.pickle"
-    deadline = time.monotonic() + 120
-    while not left.exists():
-        assert time.monotonic() < deadline, f"no runs left in {left.parent} after 120 s"
-        time.sleep(0.1)
+    _wait_for(left.exists, f"runs left in {left.parent}")
     with open(left, "rb") as fh:
         return pickle.load(fh)
 
