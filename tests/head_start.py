@@ -3,7 +3,8 @@ the rest of the suite instead of adding to it: PySpark's unit tests and document
 examples on Vega sleep in their tasks and meet at barriers (~110 s side by side on three
 masters, a third of it CPU), PySpark's JVM runs Spark's examples (~80 s; Vega's run of the
 one whose tasks sleep begins beside it), and files are exchanged with PySpark
-(:class:`PySparkExchange`: SequenceFiles, Hadoop's codecs; ~40 s of a JVM each).
+(:class:`PySparkExchange`: SequenceFiles, Hadoop's codecs; their PySpark sides one after
+another in one interpreter, so one JVM: ``_pyspark_sides``).
 
 A test module offers such runs with ``head_start(masters)`` (``masters``: the ``master``
 parameters of its collected tests), which starts them and returns an object with ``stop()``;
