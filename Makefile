@@ -38,11 +38,12 @@ wheel: $(STAMP)
 # The tests start hundreds of Python processes: compile the sources once for all of them
 # (with PYTHONDONTWRITEBYTECODE set, each would otherwise compile what it imports).
 # They run in PYTEST_WORKERS processes (pytest-xdist): a test mostly waits for the processes
-# it starts, so three share two cores well (a clean-clone .ci/run on 2 cores: 1358 s with 3,
-# 1578 s with 2). A file's tests stay together (its module-wide Contexts start once) and the
-# tests of network namespaces, sshd and Slurm run in one worker (tests/conftest.py:
-# HOST_FILES); PYTEST_WORKERS=0 runs everything in this process.
-PYTEST_WORKERS ?= 3
+# it starts, so four share two cores well (clean-clone .ci/run on 2 cores: 1225 s with 4,
+# against 1292 s with 3 a few commits earlier, 1578 s with 2; with 4, vmstat shows no idle
+# CPU until the last minute). A file's tests stay together (its module-wide Contexts start
+# once) and the tests of network namespaces, sshd and Slurm run in one worker
+# (tests/conftest.py: HOST_FILES); PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 4
 XDIST := -n $(PYTEST_WORKERS)
 test: $(STAMP)
 	$(BIN)/python -m compileall -q vega_runtime vega_cli vega_testing tests
