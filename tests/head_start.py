@@ -31,6 +31,8 @@ from typing import List, Optional
 
 import pytest
 
+from proc_helpers import wait_for
+
 #: the runs begun, by module name, until the module's fixture takes them
 BEGUN = pytest.StashKey[dict]()
 #: the variable naming the directory the session's workers share (tests/conftest.py): under
@@ -217,7 +219,7 @@ def begin(session) -> None:
         try:
             os.makedirs(shared / "claimed")
         except FileExistsError:  # another worker's
-            _wait_for(named.exists, f"{named} (the worker beginning the runs)")
+            wait_for(named.exists, 120, f"{named} (the worker beginning the runs)")
             return
         for module in modules:
             os.makedirs(shared / module.__name__)
@@ -231,13 +233,6 @@ def begin(session) -> None:
             os.rename(f"{left}.part", left)
 
 
-def _wait_for(condition, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} after {timeout:.0f} s"
-        time.sleep(0.1)
-
-
 def _left_by_another_worker(name: str):
     """The runs another worker began for module ``name`` (waiting for it to leave them),
     or None if none did."""
@@ -245,7 +240,7 @@ def _left_by_another_worker(name: str):
     if shared is None or not (shared / name).is_dir():
         return None
     left = shared / name / "runs.pickle"
-    _wait_for(left.exists, f"runs left in {left.parent}")
+    wait_for(left.exists, 120, f"the runs left in {left.parent}")
     with open(left, "rb") as fh:
         return pickle.load(fh)
 
