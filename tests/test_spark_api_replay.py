@@ -336,3 +336,39 @@ def test_a_log_written_lately_is_of_a_running_driver_whatever_its_clock(tmp_path
             assert code == 200 and [j["status"] for j in jobs] == [status], (app, jobs)
     finally:
         master.stop()
+
+
+def test_an_application_that_is_over_is_replayed_from_its_drivers_own_log(tmp_path):
+    """A driver SIGKILLed just after its last events leaves them in its own log, not yet
+    relayed to the master: once its application is over, the API replays the driver's
+    log (the whole of it, what Spark's history server reads), not the relayed copy that
+    a running application's pages follow.  Before, a cut-off application's last update
+    was that of the relayed copy's last line (a test found it 1 ms early)."""
+    from test_app_events import EVENTS
+
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    app = "app-20261207214800-0001"
+    events = tmp_path / "events"
+    events.mkdir()
+    lines = [json.dumps({**e, "time": e["time"] + 1e9, **({"app_id": app} if "app_id" in e
+                                                         else {})}) + "\n" for e in EVENTS]
+    (events / f"{app}.jsonl").write_text("".join(lines))
+    master = unstarted_master(tmp_path / "master", events)
+    try:
+        relayed = master.logs.events_path(app)
+        os.makedirs(os.path.dirname(relayed))
+        with open(relayed, "w") as fh:
+            fh.write("".join(lines[:-1]))  # the relay of the last task end never went out
+        for path in (relayed, events / f"{app}.jsonl"):
+            os.utime(path, (time.time() - 3600, time.time() - 3600))  # cut off an hour ago
+        api = SparkApi(master)
+        last = round((EVENTS[-1]["time"] + 1e9) * 1000)
+        code, [listed] = api.get("/api/v1/applications", "")
+        assert code == 200 and listed["attempts"][0]["lastUpdatedEpoch"] == last
+        code, detail = api.get(f"/api/v1/applications/{app}", "")
+        assert code == 200 and detail["attempts"][0]["lastUpdatedEpoch"] == last
+        code, tasks = api.get(f"/api/v1/applications/{app}/stages/2/0/taskList", "")
+        assert code == 200 and [t["taskId"] for t in tasks] == [4], tasks
+    finally:
+        master.stop()

@@ -182,7 +182,13 @@ class SparkApi:
         self._lock = threading.RLock()
 
     # -- where events are ------------------------------------------------------------------
-    def _paths(self, app_id: str) -> List[str]:
+    def _paths(self, app_id: str, over: bool = False) -> List[str]:
+        """Where ``app_id``'s events may be: the lines its driver relays to this master,
+        then its driver's own log in the event log directory; the other way round when the
+        application is ``over``: the relay is sent after the driver's own write (a driver
+        killed just then leaves its last events only in its own log) and is compacted, so
+        the driver's log, when this host has it, is the whole of it (what Spark's history
+        server reads)."""
         paths = []
         try:
             paths.append(self.master.logs.events_path(app_id))
@@ -190,29 +196,31 @@ class SparkApi:
             return []
         directory = getattr(self.master, "event_log_dir", None)
         if directory:
-            paths.append(directory.rstrip("/") + "/" + f"{os.path.basename(app_id)}.jsonl")
+            own = directory.rstrip("/") + "/" + f"{os.path.basename(app_id)}.jsonl"
+            paths = [own] + paths if over else paths + [own]
         return paths
 
-    def record(self, app_id: str) -> Optional[AppRecord]:
-        """The application replayed from its events, or None if this master has none.
+    def record(self, app_id: str, over: bool = False) -> Optional[AppRecord]:
+        """The application replayed from its events (``_paths``: whether it is ``over``),
+        or None if this master has none.
 
         A local file is read from where the last request stopped (a running application's
         pages poll it), an HDFS one whole."""
         with self._lock:
-            return self._read(app_id, self._cache)
+            return self._read(app_id, self._cache, over)
 
-    def _read(self, app_id: str, cache: "Optional[OrderedDict[str, _Replayed]]"
-              ) -> Optional[AppRecord]:
-        """``record(app_id)``, going on from and kept in ``cache`` (held under the lock), or
-        read whole without one (what only this call sees needs no lock).
+    def _read(self, app_id: str, cache: "Optional[OrderedDict[str, _Replayed]]",
+              over: bool = False) -> Optional[AppRecord]:
+        """``record(app_id, over)``, going on from and kept in ``cache`` (held under the
+        lock), or read whole without one (what only this call sees needs no lock).
 
-        The path it replayed last is read first: a running application's two logs (the
-        lines its driver relays to this master, and the driver's own in the event log
-        directory) are not equally far along, and switching between them would show it
+        While it runs, the path it replayed last is read first: a running application's two
+        logs (the lines its driver relays to this master, and the driver's own in the event
+        log directory) are not equally far along, and switching between them would show it
         going back in time (a stage a page had just seen gone)."""
-        paths = self._paths(app_id)
+        paths = self._paths(app_id, over)
         replayed = cache.get(app_id) if cache is not None else None
-        if replayed is not None and replayed.path in paths:
+        if replayed is not None and replayed.path in paths and not over:
             paths.remove(replayed.path)
             paths.insert(0, replayed.path)
         for path in paths:
@@ -297,7 +305,7 @@ class SparkApi:
         if stamp is not None and known is not None and known[0] == stamp:
             listing[app_id] = known
             return known[1]
-        app = self._read(app_id, None)  # not kept among the pages' replays: no lock
+        app = self._read(app_id, None, over=True)  # not kept among the pages' replays: no lock
         if app is not None:
             app = docs.listed_record(app)
         if stamp is not None:
@@ -376,8 +384,8 @@ class SparkApi:
         return listed if limit is None else listed[:limit]
 
     def _application(self, app_id: str, rest: List[str], params: Query) -> Answer:
-        app = self.record(app_id)
         running = self._running().get(app_id)
+        app = self.record(app_id, over=running is None or running["state"] not in _ACTIVE)
         if app is None and running is None:
             raise NotFound(f"no application {app_id} (neither running on this master nor in "
                            f"its event log directory)")
