@@ -129,3 +129,23 @@ def test_the_bars_stay_while_another_threads_job_runs():
     display.on_stage_completed(1, None)
     display.on_job_end(1, None)
     assert display.progress is None
+
+
+@pytest.mark.parametrize("head", [("", ""), ("vega: error: ", "bold red")])
+@pytest.mark.parametrize("text", [
+    "plain", "[bold]not markup[/] :x: nor an emoji", "bell\x07 cr\r tab\t form\x0c end",
+    "two\nlines", "ends with a newline\n", "", "ünïcödé ✓ 漢字", "  spaces kept  "])
+def test_a_notice_written_plain_is_what_rich_prints_to_a_pipe(monkeypatch, text, head):
+    """``print_notice`` (errors, warnings) off a terminal writes what rich's Console would
+    there, without importing rich: the same characters, markup and emoji codes left as
+    they are, the control characters rich drops dropped."""
+    from rich.text import Text
+
+    from vega_cli.errors import error_console, print_notice
+
+    plain, pipe = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.__stderr__", plain)
+    print_notice(text, style="dim", head=head[0], head_style=head[1])
+    monkeypatch.setattr("sys.__stderr__", pipe)
+    error_console().print(Text.assemble((head[0], head[1]), (text, "dim")))
+    assert plain.getvalue() == pipe.getvalue()

@@ -11,7 +11,7 @@ import click
 from vega_runtime import ids
 from vega_runtime.net.connection import secret_file_for
 
-from .errors import CommandError, UsageError, error_console
+from .errors import CommandError, UsageError, print_notice
 from .options import (cluster_master_option, cluster_master_spec, master_unreachable,
                       secret_file_option)
 
@@ -173,11 +173,10 @@ def follow_run(connect: Callable[[], object], url: str, run_id: str,
             if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly
                 raise
             lost, away_since, backoff = exc, time.monotonic(), Backoff(0.1, 2.0)
-            error_console().print(
+            print_notice(
                 f"vega: lost the master while following {run_id} ({exc}); "
                 f"following it again once the master is back (for up to "
-                f"{reconnect_timeout:g}s, vega.master.reconnect_timeout)",
-                highlight=False, markup=False, style="yellow")
+                f"{reconnect_timeout:g}s, vega.master.reconnect_timeout)", style="yellow")
             continue
         if end.state == "unknown" and lost is not None:
             raise CommandError(f"the master came back without {run_id} (it restarted "

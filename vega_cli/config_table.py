@@ -11,7 +11,7 @@ import click
 from vega_runtime.config import Config
 from vega_runtime.config_schema import setting_of
 
-from .errors import error_console
+from .errors import error_console, print_notice
 
 #: ``--verbose`` of ``vega submit`` and ``vega shell`` (spark-submit's and pyspark's)
 VERBOSE_OPTION = click.option("--verbose", "-v", is_flag=True,
@@ -35,8 +35,7 @@ def print_driver_config(config_file: Optional[str], cli_conf: dict) -> None:
         logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
     elif kind == "vega":
         link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
-        error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
-                              highlight=False, soft_wrap=True)
+        print_notice(f"vega: web UI: {link or 'unavailable (the master did not say where)'}")
 
 
 def print_config(conf: Config, keys: Optional[Iterable[str]] = None,

@@ -38,7 +38,7 @@ from vega_runtime import executor_python
 from vega_runtime.executor_python import ExecutorPythonError, in_archive
 from vega_runtime.files import DRIVER_UNPACKED_ENV
 
-from .errors import UsageError, error_console
+from .errors import UsageError, print_notice
 
 #: in the environment of the command that became the driver's Python: that Python's path,
 #: which it does not become again (and its warnings of the settings were given already)
@@ -88,10 +88,9 @@ def configured(conf: Mapping[str, object], environ: Mapping[str, str],
         if not given or (not by_master and source != SETTINGS[0][1] and in_archive(given)):
             continue
         if is_front_end(given):
-            error_console().print(
+            print_notice(
                 f"vega: warning: {given} ({source}) is a front end of the pyspark shell, not a "
-                "Python: the job's driver runs in vega's own Python", markup=False,
-                highlight=False, style="yellow")
+                "Python: the job's driver runs in vega's own Python", style="yellow")
             continue
         return given, source
     return "", ""
@@ -202,11 +201,11 @@ def check_for_cluster(conf: Mapping[str, object], environ: Mapping[str, str],
         _archive_named(given, source, list(archives))
     variable = environ.get("PYSPARK_DRIVER_PYTHON", "").strip()
     if variable and not given and not is_front_end(variable):
-        error_console().print(
+        print_notice(
             f"vega: warning: PYSPARK_DRIVER_PYTHON ({variable}) does not reach a cluster-mode "
             "driver, which runs on the master's host: name its Python with --conf "
             "spark.pyspark.driver.python=... (a path there, or ./environment/bin/python in "
-            "--archives ENV.tar.gz#environment)", markup=False, highlight=False, style="yellow")
+            "--archives ENV.tar.gz#environment)", style="yellow")
 
 
 def _not_fetched(path: str, local_path: str) -> None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from vega_runtime.errors import VegaError
 
+from .terminal import plain_line, surely_lines
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -119,11 +121,16 @@ class HostKeyRevoked(HostKeyError):
                 "connect (nor send the secret). Ask the host's administrator for its new key")
 
 
+def error_stream():
+    """Where commands say what went wrong: the process's stderr."""
+    return sys.__stderr__ if sys.__stderr__ else sys.stderr
+
+
 def error_console() -> "Console":
+    """A rich Console on ``error_stream`` (no emoji: ``:x:`` in a path or a message stays)."""
     from rich.console import Console  # imported here: daemons start without rich
 
-    return Console(file=sys.__stderr__ if sys.__stderr__ else sys.stderr, highlight=False,
-                   soft_wrap=True)
+    return Console(file=error_stream(), highlight=False, soft_wrap=True, emoji=False)
 
 
 def error_hint(exc: BaseException) -> str:
@@ -145,14 +152,25 @@ def pyspark_hint(exc: BaseException, command: str) -> str:
             "'import pyspark' then means Vega (docs/api.md).")
 
 
+def print_notice(text: str, style: str = "", head: str = "", head_style: str = "") -> None:
+    """Print ``head`` then ``text`` (neither is markup) as a line on ``error_stream``, in
+    ``head_style`` and ``style`` where styles show: plain, without importing rich, where
+    they would not (``terminal.surely_lines``)."""
+    stream = error_stream()
+    if surely_lines(stream):
+        stream.write(plain_line(head + text))
+        stream.flush()
+        return
+    from rich.text import Text
+
+    error_console().print(Text.assemble((head, head_style), (text, style)))
+
+
 def print_error(message: str, hint: str = "") -> None:
     """Print ``vega: error: message`` (and a hint) on stderr."""
-    from rich.markup import escape
-
-    console = error_console()
-    console.print(f"[bold red]vega: error:[/] {escape(message)}", markup=True)
+    print_notice(message, head="vega: error: ", head_style="bold red")
     if hint:
-        console.print(hint, markup=False, style="dim")
+        print_notice(hint, style="dim")
 
 
 def full_traceback(exc: BaseException) -> str:

@@ -188,10 +188,10 @@ def warn_of_unknown_variables() -> None:
 
     from vega_runtime.environment import unknown_variable_warnings
 
-    from .errors import error_console
+    from .errors import print_notice
 
     for line in unknown_variable_warnings(os.environ):
-        error_console().print(f"vega: {line}", markup=False, highlight=False, style="yellow")
+        print_notice(f"vega: {line}", style="yellow")
 
 
 def main(argv: Optional[List[str]] = None) -> None:

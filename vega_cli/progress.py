@@ -10,16 +10,15 @@ setting (``vega_cli.progress:ProgressDisplay``).
 
 from __future__ import annotations
 
-import builtins
 import importlib.util
-import os
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Dict, Optional
 
-
 from vega_runtime.scheduler.listener import JobListener, OutputPrinter, prefix_lines
+
+from .terminal import surely_lines
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,20 +43,6 @@ def display_mode(console: "Console", widgets: bool) -> str:
 
 def _has_ipywidgets() -> bool:
     return importlib.util.find_spec("ipywidgets") is not None
-
-
-def surely_lines(stream) -> bool:
-    """Whether progress on ``stream`` is plain lines whatever rich would find (``display_mode``
-    of a Console on it): outside IPython (rich looks for its ``get_ipython``), with neither
-    ``TTY_COMPATIBLE=1`` nor ``FORCE_COLOR`` set, and not a terminal.  Most jobs' output is a
-    file or a pipe; this spares them rich's import (~45 ms of a ~250 ms ``vega submit``)."""
-    if hasattr(builtins, "get_ipython") or os.environ.get("TTY_COMPATIBLE") == "1" \
-            or os.environ.get("FORCE_COLOR"):
-        return False
-    try:
-        return not stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or closed: rich says no terminal too
-        return True
 
 
 class ProgressDisplay(JobListener):

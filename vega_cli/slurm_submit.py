@@ -19,7 +19,7 @@ import tempfile
 import time
 from typing import List, Optional, Sequence, TextIO, Tuple
 
-from .errors import EXIT_CANCELLED, CommandError, UsageError, error_console
+from .errors import EXIT_CANCELLED, CommandError, UsageError, print_notice
 from .slurm_allocation import (ENDED_STATES, SlurmSpecError, job_exit_code, job_fields, parse_spec,
                                sbatch_options, sbatch_script)
 from .slurm_cluster import VEGA, slurm_command
@@ -80,9 +80,7 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
     job_id = job_id.strip().split(";")[0]
     out_path = os.path.join(output_dir, f"vega-{job_id}.out")
     err_path = os.path.join(output_dir, f"vega-{job_id}.err")
-    console = error_console()
-    console.print(f"vega: submitted Slurm job {job_id} ({spec_text}); output in {out_path}",
-                  highlight=False)
+    print_notice(f"vega: submitted Slurm job {job_id} ({spec_text}); output in {out_path}")
     return follow(job_id, [(out_path, sys.stdout), (err_path, sys.stderr)])
 
 
@@ -109,8 +107,7 @@ def follow(job_id: str, outputs: List[Tuple[str, TextIO]]) -> int:
             state = fields.get("JobState", "")
             if state == "PENDING" and fields.get("Reason", "") != said:
                 said = fields.get("Reason", "")
-                error_console().print(f"vega: Slurm job {job_id} is pending ({said})",
-                                      highlight=False, style="dim")
+                print_notice(f"vega: Slurm job {job_id} is pending ({said})", style="dim")
             if state in ENDED_STATES:
                 _copy(outputs, offsets)
                 return EXIT_CANCELLED if cancelled else job_exit_code(fields, EXIT_CANCELLED)
@@ -127,7 +124,8 @@ def follow(job_id: str, outputs: List[Tuple[str, TextIO]]) -> int:
                 return EXIT_CANCELLED
             cancelled = True
             subprocess.run(["scancel", job_id], timeout=60)
-            error_console().print(f"[bold yellow]vega: Slurm job {job_id} cancelled[/] (Ctrl-C)")
+            print_notice(" (Ctrl-C)", head=f"vega: Slurm job {job_id} cancelled",
+                         head_style="bold yellow")
 
 
 def _copy(outputs: List[Tuple[str, TextIO]], offsets: List[int]) -> None:

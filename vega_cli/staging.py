@@ -14,7 +14,7 @@ from vega_runtime.logs import name_sources
 from vega_runtime.private_files import hold_owner_lock, remove_abandoned
 from vega_runtime.processes import HeldSignals
 
-from .errors import UsageError, error_console
+from .errors import UsageError, print_notice
 
 
 @contextlib.contextmanager
@@ -392,8 +392,8 @@ def build_job_package(job: str, py_files: str, files: str, staging: str,
     package = build_package(job, split_list(py_files), split_list(files),
                             os.path.join(staging, "package"), archives)
     if announce:
-        error_console().print(f"vega: job package {_size(package.size)} "
-                              f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)
+        print_notice(f"vega: job package {_size(package.size)} (sha256 {package.sha256[:12]})",
+                     style="dim")
     return package.path
 
 

@@ -32,7 +32,7 @@ from . import driver_python
 from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
                      Cancelled, CommandError, Unreachable, UsageError, debug_requested,
-                     error_console, error_hint, full_traceback, print_error, pyspark_hint,
+                     error_hint, full_traceback, print_error, print_notice, pyspark_hint,
                      stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_file_settings, settings_from_flags)
@@ -326,25 +326,23 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     if not isinstance(reply, DriverSubmitted):
         held.release()
         raise CommandError(f"the master did not accept the driver: {reply}")
-    console = error_console()
-    console.print(f"vega: driver {reply.driver_id} submitted to {url}", highlight=False)
+    print_notice(f"vega: driver {reply.driver_id} submitted to {url}")
     try:
         held.release()  # a Ctrl-C held since the submission lands here: the driver is killed
         if detach:
-            console.print(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
-                          highlight=False, style="dim")
+            print_notice(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
+                         style="dim")
             return EXIT_OK
         end = follow_run(lambda: master_connection(url, secret_file), url, reply.driver_id,
                          conf["vega.master.reconnect_timeout"])
         if end.reason:  # it never ran, or the master stopped: nothing above says why
-            console.print(f"vega: driver {reply.driver_id} "
-                          f"{'was killed' if end.state == 'killed' else 'failed'}: {end.reason}",
-                          highlight=False, markup=False)
+            print_notice(f"vega: driver {reply.driver_id} "
+                         f"{'was killed' if end.state == 'killed' else 'failed'}: {end.reason}")
         if end.state == "killed":
             return EXIT_CANCELLED
         if end.exit_code < 0:  # a signal ended it (the OOM killer's SIGKILL, say): 128+N
-            console.print(f"vega: driver {reply.driver_id} was ended by "
-                          f"{_signal_name(-end.exit_code)}", highlight=False, markup=False)
+            print_notice(f"vega: driver {reply.driver_id} was ended by "
+                         f"{_signal_name(-end.exit_code)}")
             return 128 - end.exit_code
         return end.exit_code
     except (KeyboardInterrupt, DriverExit) as exc:  # Ctrl-C, or SIGTERM/SIGHUP as Ctrl-C
@@ -356,15 +354,16 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             finally:
                 kill.close()
         except (OSError, VegaError) as away:  # while following it again after a restart
-            console.print(f"vega: driver {reply.driver_id} was not killed: the master is "
-                          f"away ({away}); kill it once it is back: vega kill --master {url} "
-                          f"{reply.driver_id}", highlight=False, markup=False, style="yellow")
+            print_notice(f"vega: driver {reply.driver_id} was not killed: the master is "
+                         f"away ({away}); kill it once it is back: vega kill --master {url} "
+                         f"{reply.driver_id}", style="yellow")
             return exc.code if isinstance(exc, DriverExit) else EXIT_CANCELLED
         if isinstance(exc, DriverExit):
-            console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] "
-                          f"({signal.Signals(exc.signum).name})")
+            print_notice(f" ({signal.Signals(exc.signum).name})",
+                         head=f"vega: driver {reply.driver_id} killed", head_style="bold yellow")
             return exc.code
-        console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] (Ctrl-C)")
+        print_notice(" (Ctrl-C)", head=f"vega: driver {reply.driver_id} killed",
+                     head_style="bold yellow")
         return EXIT_CANCELLED
 
 
@@ -387,12 +386,11 @@ def _warn_of_relative_paths(args: List[str]) -> None:
     here = [arg for arg in args if not os.path.isabs(arg) and os.path.exists(arg)]
     if here:
         are = "is a path" if len(here) == 1 else "are paths"
-        error_console().print(
+        print_notice(
             f"vega: warning: {', '.join(map(repr, here))} {are} relative to this directory, "
             "but a cluster-mode driver runs on the master in a directory of its own: give "
             "paths every worker can read (absolute, on a shared file system, or HDFS), or "
-            "ship files with --files and open SparkFiles.get(name)",
-            markup=False, highlight=False, style="yellow")
+            "ship files with --files and open SparkFiles.get(name)", style="yellow")
 
 
 def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:
@@ -467,13 +465,11 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         return _exit_code(exc.code)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_CANCELLED))  # second Ctrl-C forces
-        error_console().print("[bold yellow]vega: job cancelled[/] (Ctrl-C); "
-                              "running tasks were stopped")
+        print_notice(" (Ctrl-C); running tasks were stopped", head="vega: job cancelled",
+                     head_style="bold yellow")
         return EXIT_CANCELLED
     except JobCancelled as exc:
-        from rich.markup import escape  # (rich's markup only for a failure: ~25 ms)
-
-        error_console().print(f"[bold yellow]vega: {escape(str(exc))}[/]")
+        print_notice("", head=f"vega: {exc}", head_style="bold yellow")
         return EXIT_CANCELLED
     except PackageTooLarge as exc:  # the submission's mistake, as in cluster deploy mode
         print_error(str(exc), exc.hint)
@@ -484,38 +480,30 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     except Exception as exc:  # the user's driver code raised
         if stdout_closed(exc):  # vega submit job.py | head -1: ends quietly, as head's input
             raise
-        from rich.markup import escape
-
-        console = error_console()
-        console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
-                      f"{type(exc).__name__}: {escape(str(exc))}")
-        console.print(user_traceback(exc) if not debug else full_traceback(exc), markup=False,
-                      highlight=False)
+        print_notice(f"the job {job} raised {type(exc).__name__}: {exc}", head="vega: error: ",
+                     head_style="bold red")
+        print_notice(user_traceback(exc) if not debug else full_traceback(exc))
         hint = pyspark_hint(exc, "submit")
         if hint:
-            console.print(hint, markup=False, highlight=False, style="dim")
+            print_notice(hint, style="dim")
         return EXIT_JOB_FAILED
 
 
 def _stopped(exc: DriverExit) -> int:
-    error_console().print(f"[bold yellow]vega: {signal.Signals(exc.signum).name}[/]: the job "
-                          "was stopped")
+    print_notice(": the job was stopped", head=f"vega: {signal.Signals(exc.signum).name}",
+                 head_style="bold yellow")
     return exc.code
 
 
 def _report(job: str, exc: VegaError, debug: bool) -> None:
-    from rich.markup import escape
-
-    console = error_console()
-    console.print(f"[bold red]vega: job failed:[/] {escape(str(exc))}", markup=True,
-                  highlight=False)
+    print_notice(str(exc), head="vega: job failed: ", head_style="bold red")
     frames = user_stack(exc)
     if frames:
         where = frames[-1]
-        console.print(f'(raised by the driver at "{where.filename}", line {where.lineno}, '
-                      f"in {where.name})", markup=False, style="dim")
+        print_notice(f'(raised by the driver at "{where.filename}", line {where.lineno}, '
+                     f"in {where.name})", style="dim")
     if debug:
-        console.print(full_traceback(exc), markup=False)
+        print_notice(full_traceback(exc))
 
 
 def _signal_name(number: int) -> str:
