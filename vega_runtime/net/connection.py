@@ -228,10 +228,8 @@ class Connection:
         later ends the connection (``detect_dead_peer``): a driver's to its master, an
         executor's to its driver, a worker's to its master."""
         from .endpoints import host_port
-        from .tls import cluster_tls
 
         peer = host_port(host, port)
-        tls = cluster_tls(secret)
         deadline, backoff = time.monotonic() + timeout, Backoff(0.05, 1.0, jitter=0.5)
         while True:
             try:
@@ -242,6 +240,11 @@ class Connection:
                                    "is sent to that port") from None
             detect_dead_peer(sock, peer_timeout())
             try:
+                # (TLS loaded once something answers: a command told that nothing listens
+                # there, vega status of a stopped master, says so without ~35 ms of imports)
+                from .tls import cluster_tls
+
+                tls = cluster_tls(secret)
                 if tls is not None:
                     sock = wrap_client(tls.client, sock, peer, bool(secret))
                 client_handshake(sock, secret, peer)
