@@ -14,7 +14,8 @@ import pytest
 from rich.console import Console
 
 from vega_cli.progress import (LINES, NOTEBOOK, NOTEBOOK_LINES, TERMINAL, ProgressDisplay,
-                               display_mode, surely_lines)
+                               display_mode)
+from vega_cli.terminal import surely_lines
 
 ESC = "\x1b"
 
