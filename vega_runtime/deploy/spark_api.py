@@ -185,10 +185,10 @@ class SparkApi:
     def _paths(self, app_id: str, over: bool = False) -> List[str]:
         """Where ``app_id``'s events may be: the lines its driver relays to this master,
         then its driver's own log in the event log directory; the other way round when the
-        application is ``over``: the relay is sent after the driver's own write (a driver
-        killed just then leaves its last events only in its own log) and is compacted, so
-        the driver's log, when this host has it, is the whole of it (what Spark's history
-        server reads)."""
+        application is ``over`` (or runs without this master: no relay goes on): the relay
+        is sent after the driver's own write (a driver killed just then leaves its last
+        events only in its own log) and is compacted, so the driver's log, when this host
+        has it, is the whole of it (what Spark's history server reads)."""
         paths = []
         try:
             paths.append(self.master.logs.events_path(app_id))
