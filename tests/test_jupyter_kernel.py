@@ -8,6 +8,7 @@ messages.  Skipped unless ipykernel and jupyter_client are installed.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import re
 import tempfile
@@ -160,12 +161,8 @@ ctx.stop()
     assert (status, error) == ("ok", None), streams[-5:]
     # a stream's consecutive messages joined: the kernel sends what it holds every
     # flush_interval, which can fall between the two writes of a print (its text, then "\n")
-    joined = []
-    for name, part in streams:
-        if joined and joined[-1][0] == name:
-            joined[-1] = (name, joined[-1][1] + part)
-        else:
-            joined.append((name, part))
+    joined = [(name, "".join(part for _, part in run))
+              for name, run in itertools.groupby(streams, key=lambda stream: stream[0])]
     lines = [(name, line) for name, part in joined for line in part.splitlines()]
     for partition, records in ((0, range(5000)), (1, range(5000, 10000))):
         prefix = f"0.{partition}]"
