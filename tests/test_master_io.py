@@ -482,3 +482,40 @@ def test_a_restarted_master_numbers_drivers_after_those_it_recovered(tmp_path, m
         assert "driver ran" in restarted.application_output(before[0])
     finally:
         restarted.stop()
+
+
+def test_a_save_that_waits_returns_once_the_state_as_it_is_now_is_on_disk(tmp_path):
+    """A master's stop saves its state while another thread's save (a driver's end) is
+    writing an older snapshot: the stop's save returns only once the newer state is
+    written.  Before, it returned at once, leaving the write to that thread, and a master
+    restarted right after read a driver that had ended as still running."""
+    import threading
+
+    from vega_runtime.deploy import recovery
+
+    state = {"drivers": ["running"]}
+    writing, release, written = threading.Event(), threading.Event(), []
+
+    class SlowStore:
+        enabled = True
+
+        def save(self, apps, workers, drivers):
+            if not written:  # the first write is slow (an fsync on a busy disk)
+                writing.set()
+                release.wait(10)
+            written.append(drivers)
+
+    writer = recovery.RecoveryWriter(SlowStore(), lambda: ({}, {}, list(state["drivers"])),
+                                     1.0)
+    first = threading.Thread(target=writer.save)
+    first.start()
+    assert writing.wait(10)
+    state["drivers"] = ["failed"]
+    stopping = threading.Thread(target=writer.save, kwargs={"wait": True})
+    stopping.start()
+    stopping.join(0.2)
+    assert stopping.is_alive()  # it waits for the write at work
+    release.set()
+    stopping.join(10)
+    first.join(10)
+    assert written[-1] == ["failed"] and not writer.unsaved

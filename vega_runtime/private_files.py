@@ -445,10 +445,11 @@ def set_aside_foreign(directory: str, what: str) -> List[str]:
         return []  # none yet
     for path in foreign:
         aside = f"{path}.foreign-{time.strftime('%Y%m%d%H%M%S')}"
+        owner = os.lstat(path).st_uid
+        os.rename(path, aside)  # (then said: what reads the log finds it done)
         log.warning("%s (%s) belongs to %s, not to this account: another user could have put "
                     "it there while the work dir was open to others; not used, set aside as "
-                    "%s", path, what, account_name(os.lstat(path).st_uid), aside)
-        os.rename(path, aside)
+                    "%s", path, what, account_name(owner), aside)
     return foreign
 
 

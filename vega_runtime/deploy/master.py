@@ -218,7 +218,9 @@ class Master(StatusQueries):
         self.drivers.stop()  # before ``stopped``: a driver's follower is told it was killed
         self.stopped.set()
         self.followers.wait_ended(STOP_NOTICE_SECONDS)
-        self.save_state()  # the drivers as they are left: killed, or to be started again
+        # the drivers as they are left: killed, or to be started again (waiting for a write
+        # a driver's end began: the process ends next, and a restart read the state before)
+        self.save_state(wait=True)
         with self.lock:
             self.connections.deliver([Send(app.session, MasterStopping(reason))
                                       for app in self.state.apps.values() if app.state.active])
@@ -311,10 +313,10 @@ class Master(StatusQueries):
                      " ..." if len(removed) > 10 else "")
         return removed
 
-    def save_state(self) -> None:
-        """Write the recovery state (``RecoveryWriter``); a failure is logged at ERROR and
-        retried next tick."""
-        self.recovery_writer.save()
+    def save_state(self, wait: bool = False) -> None:
+        """Write the recovery state (``RecoveryWriter.save``: ``wait``); a failure is logged
+        at ERROR and retried next tick."""
+        self.recovery_writer.save(wait)
 
     def _recovery_snapshot(self):
         with self.lock:

@@ -236,11 +236,13 @@ class RecoveryWriter:
         """Whether a change is not on disk yet (a write failed or is going on)."""
         return self._unsaved
 
-    def save(self) -> None:
-        """Write the state now, or have the writer at work write it again; a failure
-        is logged at ERROR and left for the next call."""
+    def save(self, wait: bool = False) -> None:
+        """Write the state now, or have the writer at work write it again; with ``wait``,
+        return only once the state as it is now is on disk (a master's stop: its process
+        ends next, and the writer at work with it).  A failure is logged at ERROR and left
+        for the next call."""
         self._unsaved = True
-        if not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=wait):
             return
         try:
             while self._unsaved:
