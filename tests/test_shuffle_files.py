@@ -385,3 +385,28 @@ def test_a_map_attempt_that_dies_mid_write_leaves_only_what_its_mark_names(tmp_p
         assert sorted(os.listdir(shuffle)) == committed
         assert not dead_spill.exists() and os.listdir(live_spill) == ["writing-shuffle_0_0_1"]
     assert os.listdir(live_spill) == []
+
+
+def test_a_map_attempt_killed_in_its_failure_s_clean_up_still_leaves_no_file(tmp_path):
+    """A kill that lands while a failed attempt deletes its runs (it met a full disk, and the
+    job failed on another attempt: the executor's TaskKilled, here a KeyboardInterrupt)
+    cuts that clean-up short; the attempt's mark removes the rest on its way out, and
+    leaves a finished attempt's output alone."""
+    shuffle, spill = tmp_path / "shuffle", tmp_path / "spill"
+    shuffle.mkdir(), spill.mkdir()
+    finished = str(shuffle / "shuffle_0_0_1.data")
+    write_map_output(iter([(i, 1) for i in range(100)]), dependency(), finished,
+                     finished[:-5] + ".index", 1 << 30, 100)
+    data = str(shuffle / "shuffle_0_1_2.data")
+    with pytest.raises(KeyboardInterrupt):
+        with map_attempt_in_flight(str(spill), data):
+            for number in range(3):
+                with open(f"{data}.run{number}", "wb") as run:
+                    run.write(b"x" * 100)
+            try:
+                raise OSError(28, "No space left on device")
+            except OSError:
+                os.unlink(f"{data}.run0")  # (the failure's own clean-up, cut short)
+                raise KeyboardInterrupt from None
+    assert sorted(os.listdir(shuffle)) == ["shuffle_0_0_1.data", "shuffle_0_0_1.index"]
+    assert os.listdir(spill) == []

@@ -136,14 +136,23 @@ def map_attempt_in_flight(spill_dir: str, data_path: str):
     executor's own ``spill_dir``. The shuffle directory is shared by every executor of the
     application on the host, so when an executor dies mid-write (SIGKILLed, ended by the
     task reaper) the mark is what tells whoever sees its process end which unfinished
-    files there were its (``remove_dead_executor_output``)."""
+    files there were its (``remove_dead_executor_output``).
+
+    An attempt that fails or is killed deletes what it wrote here too, after
+    ``write_map_output``'s own clean-up: a kill (executor_loop's ``TaskKilled``, raised
+    once a task) that lands while that clean-up runs (the attempt met a full disk, and
+    the job failed on another's) cuts it short, and the files were left for the
+    application's end."""
     stem = os.path.basename(data_path)[:-len(".data")]
     mark = os.path.join(spill_dir, IN_FLIGHT_PREFIX + stem)
     with naming_a_full_disk(spill_dir, "shuffle output"):
         os.close(private_fd(mark, "wb"))
     try:
         yield
-    finally:  # (written or not: ``write_map_output`` deleted a failed attempt's files)
+    except BaseException:
+        remove_map_output(data_path, data_path[:-len(".data")] + ".index")
+        raise
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(mark)
 
