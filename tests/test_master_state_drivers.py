@@ -10,7 +10,7 @@ from vega_runtime.deploy.master_state import RECOVERED, AppState, MasterState
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationRejected, ExecutorAdded,
                                        ExecutorRemoved, RegisteredApplication)
 
-from test_master_state import Sim, quiet_master_log  # noqa: F401 - the autouse fixture
+from test_master_state import GIB, Sim, quiet_master_log  # noqa: F401 - the autouse fixture
 
 
 def test_a_driver_whose_connection_ended_but_runs_on_resumes_its_application_in_the_grace():
@@ -272,3 +272,35 @@ def test_a_recovery_state_of_before_driver_addresses_were_saved_is_waited_for_as
     after = Sim(MasterState(worker_timeout=3.0, saved=saved), now=before.now + 5)
     assert after.apply(Tick()) == []
     assert after.state.recovered[app_id]["state"] == "waiting"
+
+
+def test_what_the_executors_of_a_recovered_application_held_is_granted_once_it_ends():
+    """After a restart a worker reports an executor of an application whose driver does not
+    come back, holding all its memory, and another application waits. When the
+    application ends (its driver's port refuses connections, or the recovery ends), the
+    worker is told and the memory goes to the waiting one at once: the worker stops that
+    executor without reporting its exit (before, the waiting application got it only
+    when the executor's own exit reached the master first, and else waited for ever)."""
+    for ending in ("probe", "recovery"):
+        before = Sim(worker_timeout=3.0)
+        before.worker("w1", cores=2, memory=GIB)
+        _, first = before.app("first", cores_max=1)
+        after = Sim(MasterState(worker_timeout=3.0, saved=before.state.snapshot()),
+                    now=before.now + 5)
+        w1 = after.worker("w1", cores=2, memory=GIB, executors=[(first, "exec-1")])
+        _, second = after.app("second", cores_max=1)
+        assert after.state.apps[second].state == AppState.WAITING and not after.launches()
+        if ending == "probe":
+            after.apply(Tick())
+            out = after.apply(DriverProbed(first, RECOVERED, True))
+        else:
+            after.state.recovered[first]["driver_port"] = 0  # (not probed: waited for)
+            out = []
+            while after.state.recovered[first]["state"] != "finished":
+                after.now += 1
+                after.apply(HeartbeatReceived(w1))
+                out = after.apply(Tick())
+        assert after.sent(w1, ApplicationEnded, out) == [ApplicationEnded(first)], ending
+        assert after.launches(out) == [(w1, second, "exec-1")], ending
+        assert after.state.apps[second].state == AppState.RUNNING
+        assert list(after.state.workers["w1"].executors) == [(second, "exec-1")]

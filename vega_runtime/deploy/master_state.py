@@ -359,15 +359,26 @@ class MasterState:
             return
         log.info("application %s finished: its driver did not come back after the master "
                  "restarted, and %s", event.app_id, why)
-        self.recovered[event.app_id] = {**record, "state": AppState.FINISHED.value,
-                                        "ended": now}
-        for worker in self.workers.values():  # its executors go (Spark kills them too)
-            if worker.state == WorkerState.ALIVE and \
-                    any(app_id == event.app_id for app_id, _ in worker.executors):
-                worker.app_data.discard(event.app_id)
-                out.append(Send(worker.session, ApplicationEnded(event.app_id)))
-        self._tell_data_holders(event.app_id, out)
+        self._end_recovered(event.app_id, now, out)
         out.append(SaveState())
+        self._schedule(out)
+
+    def _end_recovered(self, app_id: str, now: float, out: list) -> None:
+        """An application from before the restart whose driver did not come back ends: the
+        executors the workers reported go (Spark kills them too), and what they held is free
+        now, as a worker stops the executors of an ended application without reporting
+        their exits (before, another application waited for that memory for ever, unless
+        the executor's own exit, its driver gone, reached the master first)."""
+        self.recovered[app_id] = {**self.recovered[app_id], "state": AppState.FINISHED.value,
+                                  "ended": now}
+        for worker in self.workers.values():
+            held = [key for key in worker.executors if key[0] == app_id]
+            for key in held:
+                del worker.executors[key]
+            if held and worker.state == WorkerState.ALIVE:
+                worker.app_data.discard(app_id)
+                out.append(Send(worker.session, ApplicationEnded(app_id)))
+        self._tell_data_holders(app_id, out)
 
     def _driver_probed(self, event: DriverProbed, now: float, out: list) -> None:
         if event.away_since == RECOVERED:
@@ -542,18 +553,17 @@ class MasterState:
         """Stop waiting for what was there before the restart (Spark's completeRecovery):
         workers that did not come back are forgotten, applications whose driver did not
         are finished (a driver that comes back later still resumes its application)."""
-        for app_id, record in self.recovered.items():
+        for app_id, record in list(self.recovered.items()):
             if record.get("state") in ("waiting", "running"):
-                self.recovered[app_id] = {**record, "state": AppState.FINISHED.value,
-                                          "ended": now}
-                self._tell_data_holders(app_id, out)
                 log.info("application %s finished: its driver did not come back after the "
                          "master restarted", app_id)
+                self._end_recovered(app_id, now, out)
         for worker_id in self.recovered_workers:
             log.info("worker %s forgotten: it did not come back after the master restarted",
                      worker_id)
         self.recovered_workers.clear()
         out.append(SaveState())
+        self._schedule(out)
 
     def _worker_gone(self, worker: Worker, state: WorkerState, reason: str, now: float,
                      out: list, heartbeat: bool = False) -> None:
