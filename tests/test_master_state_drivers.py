@@ -4,8 +4,9 @@ probed, the application kept on its executors for a grace period while the drive
 back, ended at once when nothing listens there any more."""
 
 from vega_runtime.deploy.master_events import (ConnectionLost, Disconnect, DriverProbed,
-                                               ExecutorExitReported, HeartbeatReceived,
-                                               ProbeDriver, SaveState, Send, Tick)
+                                               ExecutorExitReported, ExecutorsRequested,
+                                               HeartbeatReceived, ProbeDriver, SaveState, Send,
+                                               Tick)
 from vega_runtime.deploy.master_state import RECOVERED, AppState, MasterState
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationRejected, ExecutorAdded,
                                        ExecutorRemoved, RegisteredApplication)
@@ -304,3 +305,23 @@ def test_what_the_executors_of_a_recovered_application_held_is_granted_once_it_e
         assert after.launches(out) == [(w1, second, "exec-1")], ending
         assert after.state.apps[second].state == AppState.RUNNING
         assert list(after.state.workers["w1"].executors) == [(second, "exec-1")]
+
+
+def test_a_worker_whose_executor_exited_before_its_application_ended_is_told_of_the_end():
+    """An executor exits on its own just before its application ends (its driver stopped:
+    the executor saw that first) and its exit reaches the master before the driver's end:
+    the worker still holds the application's map output, and is told of the end with the
+    worker still running an executor, so it deletes that output at once (before, only
+    workers with executors were told, and the other kept it for up to a minute)."""
+    sim = Sim()
+    w1, w2 = sim.worker("w1", cores=1), sim.worker("w2", cores=1)
+    driver, app_id = sim.app("done")
+    assert sorted(sim.state.apps[app_id].executors.values()) == ["w1", "w2"]
+    [on_w1] = [e for e, w in sim.state.apps[app_id].executors.items() if w == "w1"]
+    sim.apply(ExecutorsRequested(driver, 0))  # (a stopping driver wants none)
+    sim.apply(ExecutorExitReported(w1, app_id, on_w1, "exited with code 0"))
+    assert not sim.state.workers["w1"].executors
+    sim.driver_lost(driver, gone=True)
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+    assert sim.sent(w1, ApplicationEnded) == sim.sent(w2, ApplicationEnded) == \
+        [ApplicationEnded(app_id)]

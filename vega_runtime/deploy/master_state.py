@@ -272,6 +272,8 @@ class MasterState:
         if worker is None:
             return
         worker.executors.pop((event.app_id, event.executor_id), None)
+        if not self._has_ended(event.app_id):  # its map output stays there until that end
+            worker.app_data.add(event.app_id)
         app = self.apps.get(event.app_id)
         if app is None or app.executors.pop(event.executor_id, None) is None:
             self._schedule(out)  # (one whose driver is not back after a restart held some)
